@@ -1,0 +1,1 @@
+from datamodules.react import REACTDataModule as REACTDataModule

@@ -1,0 +1,269 @@
+"""Trans-AE baseline (ReactFace paper Table 2) as a LightningModule.
+
+Loss, as RF ``train.py`` / ``model/losses.py`` for the deterministic parts::
+
+    loss = L(listener exp) + pose_weight * L(listener pose) + speaker_reconstruction_weight * L(speaker)
+
+L is smooth L1 (RF), each term a mean over batch, time and its channels (RF ``VAELoss``:
+exp = face state [0:52], pose = [52:58], pose weighted x10). Targets are mean-subtracted face
+states, so predicting zeros is predicting the training-set mean reaction; validation and test
+log that baseline (``val/mean_reaction_loss``) next to ``val/listener_loss``.
+
+The model is deterministic: ``generate*`` return K identical copies so it plugs into the
+K-sample REACT protocol (its S-MSE / FRDiv is 0 by construction, paper Table 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from einops import repeat
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+
+from datamodules.features.face_state import EXPRESSION, FACE_STATE_DIM, POSE
+from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
+from zoo.transae.nets import TransAENet
+
+__all__ = ["TransAE", "reactface_adamw", "LOSSES"]
+
+LOSSES = ("smooth_l1", "l1", "mse")
+
+
+def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
+    """RF README recipe: AdamW, lr 2e-5, weight decay 5e-4, betas (0.9, 0.999), constant LR."""
+    return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
+
+
+class TransAE(L.LightningModule):
+    """Trans-AE: speaker encoder of ReactFace + causal listener decoder -> listener face state.
+
+    Args (all YAML primitives; see :class:`~zoo.transae.nets.TransAENet` for the network ones):
+        feature_dim, num_heads, period, dropout: RF 128, 8, 8, 0.1.
+        head_slopes: per-head ALiBi slopes on the alignment bias (RF).
+        num_decoder_layers, query_encoding: listener decoder depth and time queries.
+        use_video, use_audio: speaker modalities (paper Table 4 ablations); a switched-off
+            modality builds no modules and its batch key is not read.
+        video_causal, video_stem_channels: :class:`~zoo.common.video_encoder.VideoEncoder` options.
+        audio_pretrained: wav2vec 2.0 name or local dir; ``None`` = random init from ``audio_config``.
+        audio_config: Wav2Vec2Config fields (full config when ``audio_pretrained`` is None,
+            overrides otherwise).
+        freeze_audio_feature_encoder: freeze the wav2vec2 CNN only (RF).
+        audio_layerdrop: wav2vec2 layerdrop override (0.0 keeps DDP free of unused parameters).
+        audio_attention: ``"mim"`` (Eq. 11) or ``"own_tokens"`` (RF ``enc_dec_mask``).
+        speaker_reconstruction_weight: weight of the speaker face-state reconstruction (Eq. 12,
+            RF 1.0); 0 does not build the head.
+        pose_weight: weight of the 6 pose channels (RF 10).
+        loss: ``smooth_l1`` (RF), ``l1`` or ``mse``.
+        predict_num_samples: K of ``predict_step`` (REACT protocol: 10 per speaker).
+        optimizer: ``OptimizerCallable``; default :func:`reactface_adamw` (AdamW 2e-5, wd 5e-4).
+        lr_scheduler: optional ``LRSchedulerCallable`` (RF uses none); monitored on ``val/loss``.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int = 128,
+        num_heads: int = 8,
+        period: int = 8,
+        dropout: float = 0.1,
+        head_slopes: bool = True,
+        num_decoder_layers: int = 2,
+        query_encoding: str = "periodic",
+        use_video: bool = True,
+        use_audio: bool = True,
+        video_causal: bool = True,
+        video_stem_channels: int | None = None,
+        audio_pretrained: str | None = DEFAULT_WAV2VEC2,
+        audio_config: dict[str, Any] | None = None,
+        freeze_audio_feature_encoder: bool = True,
+        audio_layerdrop: float | None = 0.0,
+        audio_attention: str = "mim",
+        speaker_reconstruction_weight: float = 1.0,
+        pose_weight: float = 10.0,
+        loss: str = "smooth_l1",
+        predict_num_samples: int = 10,
+        optimizer: OptimizerCallable = reactface_adamw,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if speaker_reconstruction_weight < 0 or pose_weight < 0:
+            raise ValueError("speaker_reconstruction_weight and pose_weight must be >= 0")
+        if predict_num_samples < 1:
+            raise ValueError(f"predict_num_samples must be >= 1, got {predict_num_samples}")
+        # callables are not YAML primitives: keep them out of the checkpoint's hparams
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.net = TransAENet(
+            feature_dim=feature_dim, num_heads=num_heads, period=period, dropout=dropout,
+            head_slopes=head_slopes, num_decoder_layers=num_decoder_layers,
+            query_encoding=query_encoding, use_video=use_video, use_audio=use_audio,
+            video_causal=video_causal, video_stem_channels=video_stem_channels,
+            audio_pretrained=audio_pretrained, audio_config=audio_config,
+            freeze_audio_feature_encoder=freeze_audio_feature_encoder,
+            audio_layerdrop=audio_layerdrop, audio_attention=audio_attention,
+            speaker_reconstruction=speaker_reconstruction_weight > 0,
+        )
+
+    # ------------------------------------------------------------------ batch handling
+    def _speaker_inputs(
+        self, batch: Mapping[str, Any]
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+        """Read the modalities this model uses; T from the video, a 3DMM track or the audio."""
+        if not isinstance(batch, Mapping):
+            raise ValueError(
+                f"TransAE expects a dict batch (REACT DataModule), got {type(batch).__name__}"
+            )
+        video = audio = None
+        if self.net.use_video:
+            video = _require(batch, "speaker_video",
+                             "TransAE(use_video=True) needs the speaker's frames: set the "
+                             "DataModule's `load_video: true` or the model's `use_video: false`")
+        if self.net.use_audio:
+            audio = _require(batch, "speaker_audio",
+                             "TransAE(use_audio=True) needs the speaker's 16 kHz waveform: set the "
+                             "DataModule's `load_audio: true` or the model's `use_audio: false`")
+        if video is not None:
+            frames = video.shape[1]
+        elif isinstance(batch.get("listener_3dmm"), torch.Tensor):
+            frames = batch["listener_3dmm"].shape[1]
+        elif isinstance(batch.get("speaker_3dmm"), torch.Tensor):
+            frames = batch["speaker_3dmm"].shape[1]
+        else:
+            frames = audio.shape[-1] // self.net.samples_per_frame
+        return video, audio, frames
+
+    def _target(self, batch: Mapping[str, Any], key: str, batch_size: int, frames: int) -> torch.Tensor:
+        value = _require(batch, key, f"TransAE's loss needs the mean-subtracted {key} (B, T, 58)")
+        expected = (batch_size, frames, FACE_STATE_DIM)
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"batch['{key}'] must have shape {expected}, got {shape}")
+        return value
+
+    # ------------------------------------------------------------------ forward / generate
+    def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """Listener face state (B, T, 58), mean-subtracted space."""
+        video, audio, frames = self._speaker_inputs(batch)
+        return self.net(video, audio, num_frames=frames).listener
+
+    @torch.no_grad()
+    def generate(
+        self,
+        speaker_video: torch.Tensor | None = None,
+        speaker_audio: torch.Tensor | None = None,
+        num_samples: int = 1,
+        *,
+        num_frames: int | None = None,
+    ) -> torch.Tensor:
+        """(B, K, T, 58) reactions. Deterministic: the K samples are copies of one prediction.
+
+        ``speaker_video`` (B, T, 3, H, W) in [-1, 1], ``speaker_audio`` (B, T*640) normalised
+        16 kHz; pass the ones the model was built with (``num_frames`` for audio-only models
+        defaults to ``samples // 640``). Runs in eval mode, then restores the previous mode.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if self.net.use_video and speaker_video is None:
+            raise ValueError("speaker_video is required: this TransAE was built with use_video=True")
+        if self.net.use_audio and speaker_audio is None:
+            raise ValueError("speaker_audio is required: this TransAE was built with use_audio=True")
+        if num_frames is None and speaker_video is None:
+            num_frames = speaker_audio.shape[-1] // self.net.samples_per_frame
+        was_training = self.training
+        self.eval()
+        try:
+            video = speaker_video if self.net.use_video else None
+            audio = speaker_audio if self.net.use_audio else None
+            listener = self.net(video, audio, num_frames=num_frames).listener
+        finally:
+            self.train(was_training)
+        # float32 out, whatever the autocast precision: predictions feed metrics and .npy files
+        return repeat(listener.float(), "b t d -> b k t d", k=num_samples).contiguous()
+
+    @torch.no_grad()
+    def generate_from_batch(self, batch: Mapping[str, Any], num_samples: int = 1) -> torch.Tensor:
+        """(B, K, T, 58) for a DataModule batch (K copies: the model is deterministic)."""
+        video, audio, frames = self._speaker_inputs(batch)
+        return self.generate(video, audio, num_samples, num_frames=frames)
+
+    # ------------------------------------------------------------------ losses
+    def _criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        prediction, target = prediction.float(), target.float()
+        if self.hparams.loss == "smooth_l1":
+            return F.smooth_l1_loss(prediction, target)
+        if self.hparams.loss == "l1":
+            return F.l1_loss(prediction, target)
+        return F.mse_loss(prediction, target)
+
+    def listener_loss(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """RF ``VAELoss`` reconstruction part: L(exp) + pose_weight * L(pose)."""
+        exp = self._criterion(prediction[..., EXPRESSION], target[..., EXPRESSION])
+        pose = self._criterion(prediction[..., POSE], target[..., POSE])
+        return {"listener_exp_loss": exp, "listener_pose_loss": pose,
+                "listener_loss": exp + self.hparams.pose_weight * pose}
+
+    def _step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
+        video, audio, frames = self._speaker_inputs(batch)
+        batch_size = video.shape[0] if video is not None else audio.shape[0]
+        listener = self._target(batch, "listener_3dmm", batch_size, frames)
+        weight = self.hparams.speaker_reconstruction_weight
+        speaker = self._target(batch, "speaker_3dmm", batch_size, frames) if weight > 0 else None
+        out = self.net(video, audio, num_frames=frames, reconstruct_speaker=weight > 0)
+        parts = self.listener_loss(out.listener, listener)
+        loss = parts["listener_loss"]
+        if weight > 0:
+            parts["speaker_loss"] = self._criterion(out.speaker, speaker)
+            loss = loss + weight * parts["speaker_loss"]
+        if stage != "train":
+            # zeros = the training-set mean reaction in mean-subtracted space
+            parts["mean_reaction_loss"] = self.listener_loss(torch.zeros_like(listener), listener)[
+                "listener_loss"]
+        on_step = stage == "train"
+        self.log_dict(
+            {f"{stage}/{name}": value.detach() for name, value in parts.items()},
+            on_step=on_step, on_epoch=True, prog_bar=False, batch_size=batch_size,
+            sync_dist=not on_step,
+        )
+        self.log(f"{stage}/loss", loss.detach(), on_step=on_step, on_epoch=True, prog_bar=True,
+                 batch_size=batch_size, sync_dist=not on_step)
+        return loss
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "test")
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict:
+        """``{"prediction": (B, K, T, 58), "index": (B,), "start": (B,)}`` (start if in the batch)."""
+        result = {"prediction": self.generate_from_batch(batch, self.hparams.predict_num_samples)}
+        for key in ("index", "start"):
+            if key in batch:
+                result[key] = batch[key]
+        return result
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]  # frozen wav2vec2 CNN excluded
+        optimizer = self.optimizer(params)
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+
+
+def _require(batch: Mapping[str, Any], key: str, why: str) -> Any:
+    if key not in batch or batch[key] is None:
+        present = ", ".join(sorted(str(k) for k in batch)) or "none"
+        raise ValueError(f"batch has no '{key}' (keys: {present}). {why}.")
+    return batch[key]
