@@ -1,7 +1,8 @@
 """Throughput of REACTDataModule training crops (clips/s, frames/s) with a cold and a warm cache.
 
-Cold: a fresh cache directory, so every clip met is decoded, resized, resampled and written.
-Warm: after one untimed full epoch has cached every clip, reads are memory-mapped npy crops.
+Cold: the first epoch from a fresh cache directory (at most ``--batches`` batches), so every clip is
+decoded, resized, resampled and written once. Warm: ``--batches`` batches (cycling epochs) after every
+training clip is cached, so reads are memory-mapped npy crops.
 
     python benchmarks/datamodule.py --root /data/react --image-size 224 --batches 20 --json out.json
     python benchmarks/datamodule.py --sessions 4 --image-size 64 --num-workers 2 --json out.json
@@ -59,12 +60,13 @@ def make_module(args: argparse.Namespace, cache_dir: str) -> REACTDataModule:
     )
 
 
-def time_batches(dm: REACTDataModule, batches: int) -> dict[str, float]:
-    """Time ``batches`` training batches (cycling epochs if the split is smaller), loader start included."""
+def time_batches(dm: REACTDataModule, batches: int, cycle: bool) -> dict[str, float]:
+    """Time up to ``batches`` training batches, loader start included; ``cycle`` repeats epochs."""
     loader = dm.train_dataloader()
+    epochs = itertools.chain.from_iterable(itertools.repeat(loader)) if cycle else iter(loader)
     clips = frames = 0
     begin = time.perf_counter()
-    for batch in itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), batches):
+    for batch in itertools.islice(epochs, batches):
         clips += batch["speaker_3dmm"].shape[0]
         frames += batch["speaker_3dmm"].shape[0] * batch["speaker_3dmm"].shape[1]
     seconds = time.perf_counter() - begin
@@ -84,12 +86,12 @@ def main(argv: list[str] | None = None) -> dict:
         begin = time.perf_counter()
         dm.setup("fit")  # includes the training-split mean face
         setup_seconds = time.perf_counter() - begin
-        cold = time_batches(dm, args.batches)
-        for _ in dm.train_dataloader():  # cache every remaining training clip
+        cold = time_batches(dm, args.batches, cycle=False)
+        for _ in dm.train_dataloader():  # cache every training clip the cold pass did not reach
             pass
-        warm_dm = make_module(args, cache_dir)
+        warm_dm = make_module(args, cache_dir)  # a fresh module, as in a new run reusing the cache
         warm_dm.setup("fit")
-        warm = time_batches(warm_dm, args.batches)
+        warm = time_batches(warm_dm, args.batches, cycle=True)
         result = {
             "root": str(dm.data_root),
             "train_samples": len(dm.datasets["train"]),

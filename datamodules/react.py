@@ -47,11 +47,14 @@ from datamodules.react_files import (
     split_base,
     split_csv_path,
 )
+from datamodules.resumable import CropSampler, ResumableDataLoader
 
 # Bump when the frame transform or a cached array's meaning changes: old cache entries are then ignored.
 CACHE_VERSION = 1
 # Wav2Vec2FeatureExtractor's zero-mean unit-variance epsilon (RF feeds its Wav2Vec2Processor output).
 AUDIO_NORM_EPS = 1e-7
+# uint8 pixel value -> [-1, 1], i.e. ToTensor + Normalize(0.5, 0.5) (B23 ``Transform``), as a lookup table.
+_UINT8_TO_UNIT = (np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)).astype(np.float32)
 
 
 def default_cache_dir() -> Path:
@@ -240,13 +243,20 @@ class REACTClips(Dataset):
     def __repr__(self) -> str:
         return f"REACTClips(split={self.split!r}, samples={len(self)}, pairs={self.num_pairs}, clip_length={self.clip_length}, root={str(self.root)!r})"
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Sample ``index``; ``(index, start)`` pairs (from :class:`~datamodules.resumable.CropSampler`)
+        fix the crop start, otherwise it is drawn here (``random_crop``) or 0."""
+        start: int | None = None
+        if isinstance(index, tuple):
+            index, start = int(index[0]), int(index[1])
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range for {len(self)} samples")
         spk, lst = self.speakers[index], self.listeners[index]
         length = self.usable_length(index)
         window = self.clip_length
-        start = int(torch.randint(0, length - window + 1, ()).item()) if self.random_crop else 0
+        if start is None:
+            start = int(torch.randint(0, length - window + 1, ()).item()) if self.random_crop else 0
+        start = min(start, length - window)  # the usable length may be a frame below the 3DMM's
         stop = start + window
 
         item: dict[str, torch.Tensor] = {
@@ -319,8 +329,10 @@ class REACTClips(Dataset):
         return torch.from_numpy(rows - self.face_mean)
 
     def _video(self, clip: ClipFiles, start: int, stop: int) -> torch.Tensor:
-        frames = torch.from_numpy(np.array(self.cache.video(clip.video, self.image_size)[start:stop]))
-        return rearrange(frames, "t h w c -> t c h w").float().div_(127.5).sub_(1.0)
+        frames = self.cache.video(clip.video, self.image_size)[start:stop]
+        # One gather pass from the memory map: reads the crop, moves channels first and maps to [-1, 1]
+        # (several times faster than torch's strided uint8 -> float copy plus two in-place ops).
+        return torch.from_numpy(np.take(_UINT8_TO_UNIT, rearrange(frames, "t h w c -> t c h w")))
 
     def _audio(self, clip: ClipFiles, start: int, stop: int) -> torch.Tensor:
         spf = self.samples_per_frame
@@ -426,6 +438,9 @@ class REACTDataModule(L.LightningDataModule):
     raise at setup: clips are never padded. ``mean_face`` is a (58,) npy (FaceVerse ``mean_face.npy``
     for real data); None uses the mean over the training split's 3DMM frames (cached).
     ``predict_dataloader`` serves the test split.
+
+    The frame cache (``cache_dir``, default ``$FACEZOO_HOME/cache/react``) holds T x S x S x 3 bytes
+    per clip read with video: 113 MB for a 751-frame clip at 224 px, 9 MB at 64 px.
     """
 
     def __init__(
@@ -502,7 +517,13 @@ class REACTDataModule(L.LightningDataModule):
             if self.mean_face is not None:
                 self._face_mean = load_mean_face(self.mean_face)
             else:
-                self._face_mean = training_mean_face(self.data_root, self.cache_dir)
+                try:
+                    self._face_mean = training_mean_face(self.data_root, self.cache_dir)
+                except (FileNotFoundError, ValueError) as err:
+                    raise type(err)(
+                        f"{err}\n(mean_face is None, so the 3DMM mean is taken over the training split; "
+                        "pass mean_face=<path to a (58,) npy>, e.g. FaceVerse mean_face.npy, to read val/test without it)"
+                    ) from err
         return self._face_mean
 
     def prepare_data(self) -> None:
@@ -551,14 +572,16 @@ class REACTDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         if split not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+        dataset = self.datasets[split]
+        common = dict(num_workers=self.num_workers, pin_memory=self.pin_memory,
+                      persistent_workers=self.num_workers > 0)
+        if train:
+            # Shuffled order and crop starts are a function of (seed, epoch), and the loader's
+            # position is checkpointed, so a run stopped mid-epoch resumes exactly.
+            sampler = CropSampler(dataset, lengths=dataset.lengths.tolist(), crop=self.clip_length,
+                                  shuffle=True, seed=torch.initial_seed() % 2**31)
+            return ResumableDataLoader(dataset, sampler=sampler, batch_size=self.batch_size, **common)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

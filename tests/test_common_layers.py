@@ -24,10 +24,19 @@ from zoo.common.positional import (
     sinusoidal_table,
 )
 from zoo.common.speaker_encoder import SpeakerEncoder, SpeakerReconstructionHead
-from zoo.common.video_encoder import VideoEncoder
+from zoo.common.video_encoder import CausalInstanceNorm3d, VideoEncoder
 from zoo.transae.nets import TransAENet
 
 INF = float("-inf")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # small tensors on a shared 2-core machine: extra intra-op threads only contend
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- positional encodings
@@ -189,6 +198,14 @@ def test_video_encoder_causality(causal):
     else:  # RF's "same" padding and clip-level instance norm see the future
         assert not torch.allclose(a[:, :8], b[:, :8])
     assert not torch.allclose(a[:, 8:], b[:, 8:])
+
+
+def test_causal_instance_norm_is_instance_norm_of_the_prefix():
+    x = torch.randn(2, 3, 6, 4, 5) * 2 + 0.5
+    out = CausalInstanceNorm3d()(x)
+    reference = nn.InstanceNorm3d(3)
+    for t in range(6):  # frame t is normalised with the statistics of frames 0..t
+        torch.testing.assert_close(out[:, :, t], reference(x[:, :, : t + 1])[:, :, t], atol=1e-4, rtol=1e-4)
 
 
 def test_video_encoder_bad_input():

@@ -149,6 +149,25 @@ def test_neighbours_are_appropriate_listener_reactions_in_the_crop_window(layout
             assert not batch["neighbour_3dmm"][b, len(chosen) :].any()
 
 
+def test_a_neighbour_one_frame_short_repeats_its_last_frame(tmp_path):
+    layout = small_layout(tmp_path, pairs={"train": 2, "val": 1, "test": 1})
+    speakers, listeners = layout.mirrored("train")
+    short = layout.file("train", "tdmm", listeners[1])
+    np.save(short, layout.tdmm[listeners[1]][:19])
+    matrix = np.eye(4, dtype=bool)
+    matrix[0, 1] = True
+    np.save(layout.root / "neighbour_emotion_train.npy", matrix)
+    dataset = REACTClips(layout.root, "train", clip_length=10, load_video=False, load_audio=False, num_neighbours=2, cache_dir=tmp_path / "c")
+    out, mask = dataset._neighbours(0, 10, 20)
+    expected = layout.tdmm[listeners[1]][10:19]
+    np.testing.assert_array_equal(mask.numpy(), [True, True])
+    np.testing.assert_array_equal(out[1].numpy(), np.concatenate([expected, expected[-1:]]))
+    np.testing.assert_array_equal(out[0].numpy(), layout.tdmm[listeners[0]][10:20])
+    np.save(short, layout.tdmm[listeners[1]][:18])
+    with pytest.raises(ValueError, match=re.escape(str(short))):
+        REACTClips(layout.root, "train", clip_length=10, load_video=False, load_audio=False, num_neighbours=2, cache_dir=tmp_path / "c")._neighbours(0, 10, 20)
+
+
 def test_training_crop_is_the_same_window_in_every_modality(layout, tmp_path):
     dataset = REACTClips(layout.root, "train", clip_length=CLIP, image_size=S, load_listener_video=True, cache_dir=tmp_path)
     speakers, listeners = layout.mirrored("train")

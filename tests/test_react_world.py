@@ -10,8 +10,17 @@ import pytest
 
 from datamodules.features.face_state import BLENDSHAPE_INDEX, EMOTION_COLUMNS
 from datamodules.features.io import read_video, read_wav, video_frame_count
-from datamodules.synthetic.behaviour import LISTENER_ARCHETYPES, ListenerStyle, delayed, simulate_dyad_clip
-from datamodules.synthetic.react_world import cached_react_dataset, neighbour_matrix, write_react_dataset
+from datamodules.synthetic.behaviour import (
+    LISTENER_ARCHETYPES,
+    ListenerStyle,
+    delayed,
+    simulate_dyad_clip,
+)
+from datamodules.synthetic.react_world import (
+    cached_react_dataset,
+    neighbour_matrix,
+    write_react_dataset,
+)
 
 FRAMES = 90
 SIZE = 48

@@ -1,6 +1,6 @@
 """The one command line of facezoo: ``facezoo``, ``lightning`` and ``python -m zoo``.
 
-* ``fit | validate | test | predict`` go to :class:`ZooCLI`, a ``LightningCLI`` in subclass mode
+* ``fit | validate | test | predict`` go to :class:`zoo.lightning_cli.ZooCLI`, a ``LightningCLI`` in subclass mode
   for both model and data, so ``--config zoo/<name>.yaml``, ``--print_config`` and swapping any
   ``class_path`` from the command line work as in Lightning's docs.
 * Zoo subcommands (``make-data``, ``score``, ...) are argparse programs registered in
@@ -20,9 +20,6 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from lightning.pytorch import LightningDataModule, LightningModule
-from lightning.pytorch.cli import LightningCLI
-
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 # name -> (module with configure_parser(parser) and run(args) -> int, one-line help)
@@ -30,32 +27,6 @@ ZOO_COMMANDS: dict[str, tuple[str, str]] = {
     "make-data": ("datamodules.synthetic.cli", "write the embedded world in a real dataset's layout"),
     "score": ("zoo.metrics.cli", "score predicted reactions with the REACT metrics"),
 }
-
-
-class ZooCLI(LightningCLI):
-    """LightningCLI with facezoo's defaults: subclass mode for model and data, models own their
-    optimisers (``configure_optimizers`` over ``OptimizerCallable`` init args), and a summary of
-    where a run's checkpoint, logs and rendered samples are after ``fit``."""
-
-    def __init__(self, args: Sequence[str] | None = None, run: bool = True, **kwargs) -> None:
-        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        kwargs.setdefault("auto_configure_optimizers", False)
-        kwargs.setdefault("parser_kwargs", {"prog": "facezoo"})
-        super().__init__(
-            LightningModule,
-            LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=args,
-            run=run,
-            **kwargs,
-        )
-
-    def after_fit(self) -> None:
-        if self.trainer.is_global_zero:
-            from zoo.run_summary import print_run_summary
-
-            print_run_summary(self.trainer, self.model, self.datamodule)
 
 
 def _zoo_command(name: str, argv: Sequence[str], prog: str) -> int:
@@ -99,6 +70,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "facezoo") -> int:
         return _zoo_command(command, argv[1:], prog)
     if command in LIGHTNING_SUBCOMMANDS:
         # LightningCLI warns when given args that equal sys.argv; let it read sys.argv itself then.
+        from zoo.lightning_cli import ZooCLI  # imported here: `--help` and zoo commands stay fast
+
         ZooCLI(args=None if argv == sys.argv[1:] else argv, parser_kwargs={"prog": prog})
         return 0
     sys.stderr.write(f"{prog}: unknown command {command!r}\n\n" + _usage(prog))

@@ -136,7 +136,7 @@ def tile_videos(videos: list[np.ndarray], labels: list[str] | None = None) -> np
     thickness = max(1, round(height / 256))
     band = int(round(22 * scale * 1.6))
     x = 0
-    for v, label in zip(arrays, labels):
+    for v, label in zip(arrays, labels, strict=True):
         width = v.shape[2]
         # darken a band at the top so the label reads on any background, then paint the text
         # (rasterised once, blended into every frame)

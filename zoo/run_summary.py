@@ -32,8 +32,10 @@ def render_validation_sample(model: LightningModule, datamodule: LightningDataMo
     return save_video(out, frames, fps=25)
 
 
-def print_run_summary(trainer: Trainer, model: LightningModule, datamodule: LightningDataModule | None) -> None:
-    log_dir = Path(trainer.log_dir) if trainer.log_dir else None
+def print_run_summary(trainer: Trainer, model: LightningModule, datamodule: LightningDataModule | None,
+                      log_dir: str | None) -> None:
+    """Print the summary (rank zero only; ``log_dir`` is ``trainer.log_dir``, read on every rank)."""
+    log_dir = Path(log_dir) if log_dir else None
     callback = trainer.checkpoint_callback
     checkpoint = None
     if callback is not None:

@@ -106,7 +106,7 @@ def draw_landmarks(
     limit = (4 * size) << shift
     np.clip(coords, -limit, limit, out=coords)
     out = np.zeros((len(pts), size, size), dtype=np.uint8)
-    for frame, c in zip(out, coords):
+    for frame, c in zip(out, coords, strict=True):
         cv2.polylines(frame, [c[idx] for idx in _OPEN], False, int(value), int(thickness), line_type, shift)
         cv2.polylines(frame, [c[idx] for idx in _CLOSED], True, int(value), int(thickness), line_type, shift)
     if mask is not None:

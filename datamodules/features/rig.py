@@ -60,6 +60,7 @@ CAMERA_DISTANCE = 6.0  # face widths: about 0.8 m for a 13 cm face, a webcam / i
 FACE_WIDTH_FRACTION = 0.42
 ORIGIN_FRACTION = (0.5, 0.42)
 PIVOT = np.array([0.0, 0.3, -0.5])
+PIVOT.setflags(write=False)
 
 # iBUG-68 left/right mirror permutation: MIRROR[i] is the landmark that i becomes when mirrored.
 MIRROR = np.array(
@@ -340,10 +341,19 @@ def _as_float(x: Array, name: str) -> Array:
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
 
 
+_TORCH_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
 def _const(c: np.ndarray, like: Array) -> Array:
     """A rig constant in the dtype/device (torch) or dtype (numpy) of ``like``."""
     if _is_torch(like):
-        return torch.as_tensor(c, dtype=like.dtype, device=like.device)
+        if c.flags.writeable:  # a temporary: no caching (its id may be reused)
+            return torch.tensor(c, dtype=like.dtype, device=like.device)
+        key = (id(c), like.dtype, like.device)  # frozen module constants live forever
+        cached = _TORCH_CONSTANTS.get(key)
+        if cached is None:
+            cached = _TORCH_CONSTANTS[key] = torch.tensor(np.array(c), dtype=like.dtype, device=like.device)
+        return cached
     return c.astype(like.dtype, copy=False)
 
 
@@ -425,7 +435,8 @@ class FaceRig:
         rotation, translation = _as_float(rotation, "rotation"), _as_float(translation, "translation")
         _check_last(translation, 3, "translation", "x, y, z in face widths")
         pivot = _const(PIVOT, points)
-        rotated = _einsum("...ij,...nj->...ni", rotation_matrix(rotation), points - pivot)
+        # (..., N, 3) @ R^T: a batched matmul, fast in numpy and torch alike
+        rotated = (points - pivot) @ rotation_matrix(rotation).swapaxes(-1, -2)
         return rotated + pivot + translation[..., None, :]
 
     @staticmethod

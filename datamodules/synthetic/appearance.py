@@ -170,7 +170,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     male = rng.random() < 0.5
     hair_style = _choice(rng, {"short": 4.0, "buzz": 1.5, "bald": 0.8 if old else 0.4, "curly": 1.0,
                                "long": 0.8, "bun": 0.3} if male else
-                         {"short": 1.5, "long": 4.0, "bun": 1.5, "curly": 1.2, "buzz": 0.2, "bald": 0.05})
+                         {"short": 2.0, "long": 3.0, "bun": 1.5, "curly": 1.2, "buzz": 0.2, "bald": 0.05})
     beard = _choice(rng, {"none": 5.0, "stubble": 1.5, "moustache": 0.6, "full": 1.2}) if male else "none"
     eyebrow = _mix(hair, (40, 32, 28), 0.5 if hair_name in ("blonde", "grey") else 0.2)
 

@@ -90,7 +90,7 @@ def _forehead(u: np.ndarray, height: np.ndarray, depth_scale: float = 1.0) -> tu
     return weights, offsets
 
 
-def _face_surface(pts: "_Points") -> tuple[np.ndarray, np.ndarray]:
+def _face_surface(pts: _Points) -> tuple[np.ndarray, np.ndarray]:
     """Rings of face-surface points between the outline and the midline, bulging forward.
 
     The jaw / forehead outline lies near the ears (far back), so under yaw it is not the
@@ -237,7 +237,7 @@ def _build_points(identity: Identity) -> _Points:
             _combo({13: 1.0})[0], _combo({35: 1.0})[0], _combo({35: 0.5, 34: 0.5})[0], _combo({33: 1.0})[0],
             _combo({31: 0.5, 32: 0.5})[0], _combo({31: 1.0})[0], _combo({3: 1.0})[0],
         ])
-        top_off = [(0.0, -0.06, 0.02), (0.03, 0.04, 0.0), (0.0, 0.025, 0.0), (0.0, 0.02, 0.0), (0.0, 0.025, 0.0), (-0.03, 0.04, 0.0), (0.0, -0.06, 0.02)]
+        top_off = [(0.0, -0.12, 0.02), (0.04, 0.09, 0.0), (0.0, 0.025, 0.0), (0.0, 0.02, 0.0), (0.0, 0.025, 0.0), (-0.04, 0.09, 0.0), (0.0, -0.12, 0.02)]
         pts.add("beard", np.concatenate([jaw, top]), np.concatenate([np.tile((0.0, 0.015, 0.0), (len(jaw), 1)), top_off]))
     if identity.beard == "moustache":
         top = np.stack([_combo({48: 1.0})[0], _combo({31: 1.0})[0], _combo({33: 1.0})[0], _combo({35: 1.0})[0], _combo({54: 1.0})[0]])
@@ -294,6 +294,15 @@ def _add_hair(pts: _Points, identity: Identity, width_scale: float) -> None:
         pts.add("bun_centre", np.zeros((1, NUM_LANDMARKS)), [(0.0, -0.92, -0.5)])
 
 
+def _blend_into(roi: np.ndarray, source, alpha: np.ndarray) -> None:
+    """``roi <- alpha * source + (1 - alpha) * roi`` in place; ``source`` an image or a colour."""
+    if not isinstance(source, np.ndarray):
+        colour = source
+        source = np.empty_like(roi)
+        source[:] = colour
+    roi[:] = cv2.blendLinear(source, roi, alpha, 1.0 - alpha)
+
+
 # ----------------------------------------------------------------------------------------------
 # colours
 
@@ -303,7 +312,7 @@ def _shade(colour, factor: float) -> tuple[float, float, float]:
 
 
 def _blend(a, b, t: float) -> tuple[float, float, float]:
-    return tuple(float((1 - t) * x + t * y) for x, y in zip(a, b))
+    return tuple(float((1 - t) * x + t * y) for x, y in zip(a, b, strict=True))
 
 
 class _Palette:
@@ -335,7 +344,7 @@ class _Palette:
         self.teeth = (238.0, 232.0, 214.0)
         self.tongue = (170.0, 70.0, 78.0)
         beard = identity.hair_colour
-        self.beard = tuple(float(c) for c in beard) if identity.beard in ("full", "moustache") else _blend(identity.skin, beard, 0.3)
+        self.beard = tuple(float(c) for c in beard) if identity.beard in ("full", "moustache") else tuple(float(c) for c in beard)
         self.shirt = tuple(float(c) for c in identity.shirt_colour)
         self.shirt_shadow = _shade(self.shirt, 0.8)
         self.glasses = (32.0, 30.0, 34.0)
@@ -411,7 +420,7 @@ class FaceRenderer:
         rotation, translation = face_states[:, ROTATION], face_states[:, TRANSLATION]
         local = FaceRig.local_shape(expression, identity.shape_coefficients.astype(np.float64))
         weights, offsets = points.matrices()
-        extra = np.einsum("nl,tlc->tnc", weights, local) + offsets
+        extra = np.matmul(weights, local) + offsets  # (N, 68) @ (T, 68, 3): BLAS
         extra = self._gaze(extra, expression, points)
         head = FaceRig.pose_points(np.concatenate([local, extra], axis=1), rotation, translation)
         body_xy = np.concatenate([_BODY_SHIRT, _BODY_NECK_BOTTOM])
@@ -495,17 +504,17 @@ class FaceRenderer:
                 if geo["ears"][t, k]:
                     fill(p[s[f"{side}_ear"]], pal.skin_shadow)
                     line(p[s[f"{side}_ear_inner"]], pal.ear_inner, 1.5)
-        # -- face with two-tone shading (lit from the upper left)
+        # -- face: shadow tone, then the lit tone through a blurred, smaller copy of the outline
         face = cv2.convexHull(p[s["face_surface"]])[:, 0]
         fill(face, pal.skin_shadow)
-        centre = face.mean(axis=0)
-        light = np.array([-0.02, -0.05]) * scale * _ONE
-        inner = ((face - centre) * 0.9 + centre + light).astype(np.int32)
-        fill(inner, pal.skin)
+        self._shade_face(img, face, scale, pal)
         cv2.fillPoly(img, [p[s["nose_tip"]]], pal.skin_light, aa, _SHIFT)
         # -- beard / stubble
         if "beard" in s:
-            fill(p[s["beard"]], pal.beard)
+            if identity.beard == "stubble":  # a soft-edged tint, not a patch
+                self._soft_fill(img, p[s["beard"]], pal.beard, 0.35, 0.03 * scale, within=face)
+            else:
+                fill(p[s["beard"]], pal.beard)
         # -- folds and wrinkles, deeper with the expression that makes them
         b = BLENDSHAPE_INDEX
         for side, key in (("right", "Right"), ("left", "Left")):
@@ -550,6 +559,48 @@ class FaceRenderer:
             line(p[s["right_arm"]], pal.glasses, 2)
             line(p[s["left_arm"]], pal.glasses, 2)
 
+    def _shade_face(self, img: np.ndarray, face: np.ndarray, scale: float, pal: _Palette) -> None:
+        """Soft two-tone shading lit from the upper left, kept inside the face outline."""
+        x0, y0 = np.maximum(face.min(axis=0) >> _SHIFT, 0)
+        x1, y1 = np.minimum((face.max(axis=0) >> _SHIFT) + 2, self.image_size)
+        if x1 <= x0 or y1 <= y0:
+            return
+        roi = img[y0:y1, x0:x1]
+        origin = np.array([x0, y0], dtype=np.int32) * _ONE
+        centre = face.mean(axis=0)
+        light = np.array([-0.02, -0.06]) * scale * _ONE
+        inner = ((face - centre) * 0.86 + centre + light).astype(np.int32) - origin
+        # the blur is wide (a twentieth of the face), so do it on a 4x smaller raster
+        h, w = roi.shape[:2]
+        small = np.zeros(((h + 3) // 4, (w + 3) // 4), dtype=np.uint8)
+        cv2.fillPoly(small, [inner], 255, cv2.LINE_AA, _SHIFT + 2)
+        small = cv2.GaussianBlur(small, (0, 0), max(0.5, 0.0125 * scale))
+        lit = cv2.resize(small, (small.shape[1] * 4, small.shape[0] * 4), interpolation=cv2.INTER_LINEAR)[:h, :w]
+        inside = np.zeros_like(lit)
+        cv2.fillPoly(inside, [face - origin], 255, cv2.LINE_AA, _SHIFT)
+        _blend_into(roi, pal.skin, cv2.multiply(lit, inside, dtype=cv2.CV_32F, scale=1.0 / 65025.0))
+
+    def _soft_fill(self, img: np.ndarray, polygon: np.ndarray, colour, opacity: float, sigma: float,
+                   within: np.ndarray | None = None) -> None:
+        """Blend ``colour`` into the polygon with a Gaussian-softened edge (optionally clipped)."""
+        pad = int(np.ceil(3 * sigma)) + 1
+        x0, y0 = np.maximum((polygon.min(axis=0) >> _SHIFT) - pad, 0)
+        x1, y1 = np.minimum((polygon.max(axis=0) >> _SHIFT) + pad + 1, self.image_size)
+        if x1 <= x0 or y1 <= y0:
+            return
+        roi = img[y0:y1, x0:x1]
+        origin = np.array([x0, y0], dtype=np.int32) * _ONE
+        mask = np.zeros(roi.shape[:2], dtype=np.uint8)
+        cv2.fillPoly(mask, [polygon - origin], 255, cv2.LINE_AA, _SHIFT)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, sigma))
+        if within is None:
+            alpha = mask.astype(np.float32) * (opacity / 255.0)
+        else:
+            clip = np.zeros_like(mask)
+            cv2.fillPoly(clip, [within - origin], 255, cv2.LINE_AA, _SHIFT)
+            alpha = cv2.multiply(mask, clip, dtype=cv2.CV_32F, scale=opacity / 65025.0)
+        _blend_into(roi, colour, alpha)
+
     def _draw_eye(self, img: np.ndarray, p: np.ndarray, s: dict, side: str, pal: _Palette, scale: float) -> None:
         contour = p[s[f"{side}_eye"]]
         upper, lower = p[s[f"{side}_upper_lid"]], p[s[f"{side}_lower_lid"]]
@@ -579,8 +630,7 @@ class FaceRenderer:
                 cv2.circle(patch, glint, int(max(0.6, 0.16 * r) * _ONE), (250, 250, 250), -1, aa, _SHIFT)
                 mask = np.zeros(roi.shape[:2], dtype=np.uint8)
                 cv2.fillPoly(mask, [local], 255, aa, _SHIFT)
-                alpha = mask[..., None].astype(np.float32) * (1.0 / 255.0)
-                roi[:] = (roi + alpha * (patch.astype(np.float32) - roi)).astype(np.uint8)
+                _blend_into(roi, patch, mask.astype(np.float32) * (1.0 / 255.0))
         cv2.polylines(img, [p[s[f"{side}_crease"]]], False, pal.crease, 1, aa, _SHIFT)
         cv2.polylines(img, [lower], False, pal.skin_shadow, 1, aa, _SHIFT)
         cv2.polylines(img, [upper], False, pal.lash, lid_width, aa, _SHIFT)
@@ -610,6 +660,5 @@ class FaceRenderer:
                 cv2.fillPoly(patch, [lower_teeth], _shade(pal.teeth, 0.9), aa, _SHIFT)
                 mask = np.zeros(roi.shape[:2], dtype=np.uint8)
                 cv2.fillPoly(mask, [inner - origin], 255, aa, _SHIFT)
-                alpha = mask[..., None].astype(np.float32) * (1.0 / 255.0)
-                roi[:] = (roi + alpha * (patch.astype(np.float32) - roi)).astype(np.uint8)
+                _blend_into(roi, patch, mask.astype(np.float32) * (1.0 / 255.0))
         cv2.polylines(img, [inner_upper], False, pal.lip_seam, max(1, int(round(1.2 * self._px))), aa, _SHIFT)

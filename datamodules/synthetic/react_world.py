@@ -36,7 +36,13 @@ import numpy as np
 from datamodules.features.face_state import EMOTION_COLUMNS
 from datamodules.features.io import atomic_path, save_npy, write_video, write_wav
 from datamodules.synthetic.appearance import Identity, sample_identity
-from datamodules.synthetic.behaviour import MOODS, ListenerStyle, emotion_vector, sample_style, simulate_dyad_clip
+from datamodules.synthetic.behaviour import (
+    MOODS,
+    ListenerStyle,
+    emotion_vector,
+    sample_style,
+    simulate_dyad_clip,
+)
 from datamodules.synthetic.face_renderer import FaceRenderer
 from datamodules.synthetic.speech import room_mix, synthesize_voice
 

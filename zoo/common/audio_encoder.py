@@ -41,6 +41,16 @@ def _hub_cache(cache_dir: str | None) -> str:
         return os.path.expanduser("~/.cache/huggingface/hub")
 
 
+def _config_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a bad Wav2Vec2Config raises (huggingface_hub's strict dataclass validation
+    raises its own class, not a ValueError)."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # older huggingface_hub
+        return (TypeError, ValueError)
+    return (TypeError, ValueError, StrictDataclassError)
+
+
 def _offline() -> bool:
     return any(
         os.environ.get(k, "").strip().lower() in {"1", "true", "yes", "on"}
@@ -148,10 +158,9 @@ class Wav2Vec2Encoder(nn.Module):
             )
         else:
             try:
-                cfg = Wav2Vec2Config(**overrides)
-            except (TypeError, ValueError) as err:
+                self.model = Wav2Vec2Model(Wav2Vec2Config(**overrides))
+            except _config_errors() as err:
                 raise ValueError(f"invalid wav2vec2 config {config!r}: {err}") from err
-            self.model = Wav2Vec2Model(cfg)
         if freeze_feature_encoder:
             self.model.freeze_feature_encoder()
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-__all__ = ["VideoEncoder", "MIN_FRAME_SIZE"]
+__all__ = ["VideoEncoder", "CausalInstanceNorm3d", "MIN_FRAME_SIZE", "check_video"]
 
 MIN_FRAME_SIZE = 32
 

@@ -24,9 +24,13 @@ normalisation) so that in-plane head motion and face size cancel. Geometric feat
 compared with a **neutral** frame of the same face, because shape differs between people far more
 than a smile changes it; by default the first frame of each sequence, which is neutral in
 CMM-Net's neutral-to-smile clips. Intensity = 5 x displacement / ``LANDMARK_FULL_SCALE[feature]``.
-The full-scale displacements are heuristic calibration constants (typical adult face, ~90 mm
-outer-canthal width) chosen so that a broad posed expression reaches 4-5; they are not fitted
-to a dataset. Out-of-plane head rotation is not compensated.
+Brow and lid heights are measured from each eye's corner line (36-39, 42-45), which the lids
+do not move; AU6 (lower lid rises) is multiplied by the upper lid's openness relative to
+neutral, because a blink also lifts the lower lid. The full-scale displacements are heuristic
+calibration constants (typical adult face, ~90 mm outer-canthal width) chosen so that a broad
+posed expression reaches 4-5; they are not fitted to a dataset (sanity figures against the
+zoo's face rig are in ``docs/realism-and-smile-metrics.md``). Out-of-plane head rotation is not
+compensated.
 """
 
 from __future__ import annotations
@@ -85,18 +89,22 @@ _R_OUTER_CORNER, _L_OUTER_CORNER = 36, 45
 
 # Full-scale displacement (in inter-ocular distances) that maps to intensity 5.
 LANDMARK_FULL_SCALE: dict[str, float] = {
-    "brow_inner_height": 0.10,   # AU1: inner brow points 21/22 rise above the eye centres
+    "brow_inner_height": 0.10,   # AU1: inner brow points 21/22 rise above the eye-corner line
     "brow_outer_height": 0.10,   # AU2: outer brow points 17/26 rise
     "brow_height": 0.08,         # AU4: mean brow height falls
     "lower_lid_height": 0.04,    # AU6: lower lid (40,41 / 46,47) rises relative to the eye corners
     "mouth_width": 0.15,         # AU12: corner-to-corner distance 48-54 grows
     "corner_lift": 0.06,         # AU12 / AU15: corners 48/54 rise / fall relative to the lip mid-line
-    "lip_gap": 0.10,             # AU25: inner-lip gap 62-66 (absolute: a neutral mouth is closed)
+    "lip_gap": 0.10,             # AU25: inner-lip gap 62-66 opens
     "jaw_drop": 0.15,            # AU26: chin 8 moves away from the nose base 33
 }
+# Not an AU feature of its own: the upper lid's height above the eye-corner line, used to
+# suppress AU6 when the eye closes (a blink also lifts the lower lid a little).
+_UPPER_LID = "upper_lid_height"
 
 # AU -> (feature, sign): intensity = 5 * clip(sign * delta / full_scale, 0, 1); AU12 averages
-# its two features, AU25 uses the absolute lip gap.
+# its two features; AU6 is further multiplied by the upper lid's openness relative to neutral
+# (clipped to [0, 1]), so a blink or eye closure does not read as a cheek raise.
 LANDMARK_AU_RULES: dict[str, tuple[tuple[str, float], ...]] = {
     "AU1": (("brow_inner_height", 1.0),),
     "AU2": (("brow_outer_height", 1.0),),
@@ -107,7 +115,6 @@ LANDMARK_AU_RULES: dict[str, tuple[tuple[str, float], ...]] = {
     "AU25": (("lip_gap", 1.0),),
     "AU26": (("jaw_drop", 1.0),),
 }
-_ABSOLUTE_FEATURES = ("lip_gap",)
 
 
 def _to_torch(x: Array, name: str) -> tuple[torch.Tensor, bool]:
@@ -167,24 +174,24 @@ def align_landmarks(landmarks: torch.Tensor) -> torch.Tensor:
 
 
 def landmark_features(landmarks: Array) -> dict[str, Array]:
-    """The geometric features of :data:`LANDMARK_FULL_SCALE`, in inter-ocular distances, per
-    frame (shape ``landmarks.shape[:-2]``). y grows downwards, so "height" = -y."""
+    """The geometric features of :data:`LANDMARK_FULL_SCALE` (and the upper-lid height), in
+    inter-ocular distances, per frame (shape ``landmarks.shape[:-2]``). y grows downwards, so
+    "height" = -y."""
     x, is_numpy = _to_torch(landmarks, "landmarks")
     if x.ndim < 2 or x.shape[-2:] != (NUM_LANDMARKS, 2):
         raise ValueError(f"landmarks: expected (..., {NUM_LANDMARKS}, 2) iBUG points, got shape {tuple(x.shape)}")
     p = align_landmarks(x)
     px, py = p[..., 0], p[..., 1]
-    eye_y = {"r": p[..., _R_EYE, 1].mean(dim=-1), "l": p[..., _L_EYE, 1].mean(dim=-1)}
+    # Reference height per eye: its corner line (36-39, 42-45), which lids do not move.
+    eye_y = {"r": py[..., [36, 39]].mean(dim=-1), "l": py[..., [42, 45]].mean(dim=-1)}
     features = {
         "brow_inner_height": ((eye_y["r"] - py[..., 21]) + (eye_y["l"] - py[..., 22])) / 2,
         "brow_outer_height": ((eye_y["r"] - py[..., 17]) + (eye_y["l"] - py[..., 26])) / 2,
         "brow_height": (eye_y["r"] - py[..., 17:22].mean(dim=-1) + eye_y["l"] - py[..., 22:27].mean(dim=-1)) / 2,
         # Lower lid relative to its eye's corner line (36-39, 42-45): rises with the cheek (AU6)
         # but not in a blink, where the upper lid moves.
-        "lower_lid_height": (
-            (py[..., [36, 39]].mean(dim=-1) - py[..., [40, 41]].mean(dim=-1))
-            + (py[..., [42, 45]].mean(dim=-1) - py[..., [46, 47]].mean(dim=-1))
-        ) / 2,
+        "lower_lid_height": ((eye_y["r"] - py[..., [40, 41]].mean(dim=-1)) + (eye_y["l"] - py[..., [46, 47]].mean(dim=-1))) / 2,
+        _UPPER_LID: ((eye_y["r"] - py[..., [37, 38]].mean(dim=-1)) + (eye_y["l"] - py[..., [43, 44]].mean(dim=-1))) / 2,
         "mouth_width": torch.hypot(px[..., 54] - px[..., 48], py[..., 54] - py[..., 48]),
         "corner_lift": (py[..., 51] + py[..., 57]) / 2 - (py[..., 48] + py[..., 54]) / 2,
         "lip_gap": (py[..., 66] - py[..., 62]).clamp_min(0.0),
@@ -221,7 +228,11 @@ def au_from_landmarks(
     for au in aus:
         parts = []
         for feature, sign in LANDMARK_AU_RULES[au]:
-            delta = feats[feature] if feature in _ABSOLUTE_FEATURES else feats[feature] - ref_feats[feature]
+            delta = feats[feature] - ref_feats[feature]
             parts.append((sign * delta / LANDMARK_FULL_SCALE[feature]).clamp(0.0, 1.0))
-        columns.append(torch.stack(torch.broadcast_tensors(*parts), dim=-1).mean(dim=-1))
+        column = torch.stack(torch.broadcast_tensors(*parts), dim=-1).mean(dim=-1)
+        if au == "AU6":
+            openness = feats[_UPPER_LID] / ref_feats[_UPPER_LID].clamp_min(1e-9)
+            column = column * openness.clamp(0.0, 1.0)
+        columns.append(column)
     return _back(AU_INTENSITY_MAX * torch.stack(torch.broadcast_tensors(*columns), dim=-1), is_numpy, landmarks)

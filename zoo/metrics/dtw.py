@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -41,6 +42,8 @@ Block = tuple[int, int, float]
 
 _LANES = 8  # pairs per SIMD vector in the numba kernel (8 float64 = one AVX-512 register)
 _TILE_ROWS = 32  # rows of the cost matrix per tile (each reference frame is read once per tile)
+_QTILE_ROWS = 8  # FRD kernel: cost-matrix tile of 8 rows x 32 columns (x 8 lanes): 16 KiB, stays in L1
+_QTILE_COLS = 32
 _DEFAULT_MEMORY_BUDGET = 1 << 30
 
 
@@ -67,63 +70,61 @@ def available_backends() -> tuple[str, ...]:
 
 
 def _build_numba_kernels():
-    from numba import njit, prange
+    from numba import njit
 
     @njit(nogil=True, cache=False)
-    def lanes_dtw(xg, yg, block_of, weights, ub, out):  # pragma: no cover - compiled
-        """DTW of up to 8 pairs at once. xg (T1, D, L), yg (T2, D, L): lane c is pair c.
+    def lanes_dtw(xg, yg, bstart, bstop, weights, ub, out):  # pragma: no cover - compiled
+        """DTW of 8 pairs at once. xg (T1, D, 8), yg (T2, D, 8): lane c is pair c.
 
         out[c] = sum_b w_b sqrt(D_b[T1-1, T2-1]) for lane c, or inf once the lane's lower bound
-        sum_b w_b sqrt(min_j D_b[i, j]) reaches ``ub`` (all lanes share one bound).
+        sum_b w_b sqrt(min_j D_b[i, j]) reaches ``ub`` (all lanes share one bound). Costs are
+        summed channel by channel in order, as tslearn does, so results match it bit for bit.
         """
-        t1, dim, nl = xg.shape
+        t1 = xg.shape[0]
         t2 = yg.shape[0]
         nb = weights.shape[0]
         inf = np.inf
-        prevrow = np.empty((nb, t2, nl))  # D_b[i0 - 1, :] for the current tile start i0
-        newrow = np.empty((nb, t2, nl))
-        colprev = np.empty((nb, _TILE_ROWS + 1, nl))  # [r + 1] = D_b[i0 + r, j - 1]; [0] = D_b[i0 - 1, j - 1]
-        colcur = np.empty((nb, _TILE_ROWS + 1, nl))
-        cost = np.empty((nb, _TILE_ROWS, nl))
-        alive = np.ones(nl, dtype=np.bool_)
+        prevrow = np.empty((nb, t2, _LANES))  # D_b[i0 - 1, :] for the current tile start i0
+        newrow = np.empty((nb, t2, _LANES))
+        # colprev[b, r + 1] = D_b[i0 + r, j - 1], colprev[b, 0] = D_b[i0 - 1, j - 1]; colcur for j
+        colprev = np.empty((nb, _TILE_ROWS + 1, _LANES))
+        colcur = np.empty((nb, _TILE_ROWS + 1, _LANES))
+        cst = np.empty(_LANES)
+        alive = np.ones(_LANES, dtype=np.bool_)
         for i0 in range(0, t1, _TILE_ROWS):
             rows = min(_TILE_ROWS, t1 - i0)
-            for b in range(nb):
-                for r in range(rows + 1):
-                    for c in range(nl):
-                        colprev[b, r, c] = inf
-                if i0 == 0:
-                    for c in range(nl):
-                        colprev[b, 0, c] = 0.0  # makes cell (0, 0) cost + 0
+            colprev[:] = inf
+            if i0 == 0:
+                colprev[:, 0, :] = 0.0  # cell (0, 0) = its cost + 0
             for j in range(t2):
                 for b in range(nb):
-                    for r in range(rows):
-                        for c in range(nl):
-                            cost[b, r, c] = 0.0
-                for r in range(rows):
-                    for d in range(dim):
-                        b = block_of[d]
-                        for c in range(nl):
-                            diff = xg[i0 + r, d, c] - yg[j, d, c]
-                            cost[b, r, c] += diff * diff
-                for b in range(nb):
-                    for c in range(nl):
+                    for c in range(_LANES):
                         colcur[b, 0, c] = inf if i0 == 0 else prevrow[b, j, c]
                     for r in range(rows):
-                        for c in range(nl):
+                        for c in range(_LANES):
+                            cst[c] = 0.0
+                        for d in range(bstart[b], bstop[b]):
+                            for c in range(_LANES):
+                                diff = xg[i0 + r, d, c] - yg[j, d, c]
+                                cst[c] += diff * diff
+                        for c in range(_LANES):
                             up = colcur[b, r, c]
                             diag = colprev[b, r, c]
                             left = colprev[b, r + 1, c]
                             m = up if up < diag else diag
                             m = m if m < left else left
-                            colcur[b, r + 1, c] = cost[b, r, c] + m
-                    for c in range(nl):
+                            colcur[b, r + 1, c] = cst[c] + m
+                    for c in range(_LANES):
                         newrow[b, j, c] = colcur[b, rows, c]
-                colprev, colcur = colcur, colprev
-            prevrow, newrow = newrow, prevrow
+                tmp = colprev
+                colprev = colcur
+                colcur = tmp
+            tmp = prevrow
+            prevrow = newrow
+            newrow = tmp
             if ub < inf and i0 + rows < t1:
                 any_alive = False
-                for c in range(nl):
+                for c in range(_LANES):
                     if alive[c]:
                         lb = 0.0
                         for b in range(nb):
@@ -137,10 +138,10 @@ def _build_numba_kernels():
                         else:
                             any_alive = True
                 if not any_alive:
-                    for c in range(nl):
+                    for c in range(_LANES):
                         out[c] = inf
                     return
-        for c in range(nl):
+        for c in range(_LANES):
             if alive[c]:
                 total = 0.0
                 for b in range(nb):
@@ -149,13 +150,13 @@ def _build_numba_kernels():
             else:
                 out[c] = inf
 
-    @njit(parallel=True, nogil=True, cache=False)
-    def pairs(x, y, block_of, weights, out):  # pragma: no cover - compiled
+    @njit(nogil=True, cache=False)
+    def pairs(x, y, bstart, bstop, weights, out):  # pragma: no cover - compiled
         """out[p] = block DTW of x[p] and y[p]; x (P, T1, D), y (P, T2, D)."""
         npairs, t1, dim = x.shape
         t2 = y.shape[1]
         ngroups = (npairs + _LANES - 1) // _LANES
-        for g in prange(ngroups):
+        for g in range(ngroups):
             xg = np.empty((t1, dim, _LANES))
             yg = np.empty((t2, dim, _LANES))
             res = np.empty(_LANES)
@@ -168,33 +169,137 @@ def _build_numba_kernels():
                 for t in range(t2):
                     for d in range(dim):
                         yg[t, d, c] = y[p, t, d]
-            lanes_dtw(xg, yg, block_of, weights, np.inf, res)
+            lanes_dtw(xg, yg, bstart, bstop, weights, np.inf, res)
             for c in range(min(_LANES, npairs - p0)):
                 out[p0 + c] = res[c]
 
-    @njit(parallel=True, nogil=True, cache=False)
-    def query_min(x, y, offsets, candidates, block_of, weights, abandon, out):  # pragma: no cover
-        """out[q] = min over candidates[offsets[q]:offsets[q+1]] of block DTW(x[q], y[cand])."""
+    @njit(nogil=True, cache=False, boundscheck=False, fastmath={"contract"})
+    def shared_query_dtw(x, yg, bstart, bstop, weights, ub, out, rows, cst):  # pragma: no cover - compiled
+        """Block DTW of one query x (T1, D) against 8 references packed as yg (D, T2 * 8), where
+        yg[d, j * 8 + c] is frame j, channel d of reference c.
+
+        The cost matrix is built in tiles of _QTILE_ROWS rows x _QTILE_COLS columns from exact
+        differences, with the reference/lane axis innermost and contiguous so LLVM vectorises it;
+        each tile's reference frames stay in L1 while all its rows use them. FMA contraction only
+        changes the rounding of each sum of squares (relative 1e-16), never an exact zero.
+        ``rows[b, r, 8 + j * 8 + c]`` holds the accumulated cost D_b of tile row r - 1 (slot 0 = the
+        last row of the previous tile); ``rows[b, r, c]`` is the inf column left of the matrix.
+        out[c] = sum_b w_b sqrt(D_b[T1 - 1, T2 - 1]) for lane c, or inf once its lower bound
+        sum_b w_b sqrt(min_j D_b[i, j]) (every warping path crosses row i) reaches ``ub``.
+        """
+        t1 = x.shape[0]
+        n8 = yg.shape[1]
+        t2 = n8 // _LANES
+        nb = weights.shape[0]
+        inf = np.inf
+        alive = np.ones(_LANES, dtype=np.bool_)
+        for b in range(nb):
+            for r in range(_QTILE_ROWS + 1):
+                for k in range(n8 + _LANES):
+                    rows[b, r, k] = inf
+            for c in range(_LANES):
+                rows[b, 0, c] = 0.0  # D[-1, -1] = 0: the path starts at (0, 0)
+        for i0 in range(0, t1, _QTILE_ROWS):
+            nr = min(_QTILE_ROWS, t1 - i0)
+            for j0 in range(0, t2, _QTILE_COLS):
+                k0 = j0 * _LANES
+                nk = min(_QTILE_COLS, t2 - j0) * _LANES
+                for b in range(nb):
+                    cb = cst[b]
+                    for r in range(nr):
+                        cr = cb[r]
+                        for k in range(nk):
+                            cr[k] = 0.0
+                    for d in range(bstart[b], bstop[b]):  # channels in order, as tslearn sums them
+                        yd = yg[d, k0:k0 + nk]
+                        for r in range(nr):
+                            xv = x[i0 + r, d]
+                            cr = cb[r]
+                            for k in range(nk):
+                                diff = xv - yd[k]
+                                cr[k] += diff * diff
+                    for r in range(nr):
+                        prv = rows[b, r]
+                        cur = rows[b, r + 1]
+                        cr = cb[r]
+                        for k in range(0, nk, _LANES):
+                            o = k0 + k
+                            for c in range(_LANES):
+                                up = prv[o + _LANES + c]
+                                diag = prv[o + c]
+                                left = cur[o + c]
+                                m = up if up < diag else diag
+                                m = m if m < left else left
+                                cur[o + _LANES + c] = cr[k + c] + m
+            for b in range(nb):
+                for k in range(n8 + _LANES):
+                    rows[b, 0, k] = rows[b, nr, k]
+            if ub < inf and i0 + nr < t1:
+                any_alive = False
+                for c in range(_LANES):
+                    if alive[c]:
+                        lb = 0.0
+                        for b in range(nb):
+                            rm = inf
+                            for k in range(_LANES + c, n8 + _LANES, _LANES):
+                                if rows[b, 0, k] < rm:
+                                    rm = rows[b, 0, k]
+                            lb += weights[b] * math.sqrt(rm)
+                        if lb >= ub:
+                            alive[c] = False
+                        else:
+                            any_alive = True
+                if not any_alive:
+                    break
+        for c in range(_LANES):
+            if alive[c]:
+                total = 0.0
+                for b in range(nb):
+                    total += weights[b] * math.sqrt(rows[b, 0, n8 + c])
+                out[c] = total
+            else:
+                out[c] = inf
+
+    @njit(nogil=True, cache=False)
+    def query_min(x, y, offsets, candidates, bstart, bstop, weights, abandon, out):  # pragma: no cover
+        """out[q] = min over candidates[offsets[q]:offsets[q+1]] of block DTW(x[q], y[cand]).
+
+        Candidates are visited in order of a cheap proxy (the block-weighted cost of the first
+        and last frame pairs, which every path contains) so a good best-so-far comes early and
+        later candidates are abandoned sooner; the order never changes the minimum."""
         nq, t1, dim = x.shape
         t2 = y.shape[1]
-        for q in prange(nq):
-            xg = np.empty((t1, dim, _LANES))
-            yg = np.empty((t2, dim, _LANES))
-            res = np.empty(_LANES)
-            for t in range(t1):
-                for d in range(dim):
-                    for c in range(_LANES):
-                        xg[t, d, c] = x[q, t, d]
-            best = np.inf
+        nb = weights.shape[0]
+        yg = np.empty((dim, t2 * _LANES))
+        rows = np.empty((nb, _QTILE_ROWS + 1, (t2 + 1) * _LANES))
+        cst = np.empty((nb, _QTILE_ROWS, _QTILE_COLS * _LANES))
+        res = np.empty(_LANES)
+        for q in range(nq):
+            xq = x[q]
             start, stop = offsets[q], offsets[q + 1]
-            for g0 in range(start, stop, _LANES):
-                n = min(_LANES, stop - g0)
+            cands = candidates[start:stop]
+            proxy = np.empty(stop - start)
+            for n in range(stop - start):
+                k = cands[n]
+                total = 0.0
+                for b in range(nb):
+                    s = 0.0
+                    for d in range(bstart[b], bstop[b]):
+                        a = xq[0, d] - y[k, 0, d]
+                        e = xq[t1 - 1, d] - y[k, t2 - 1, d]
+                        s += a * a + e * e
+                    total += weights[b] * math.sqrt(s)
+                proxy[n] = total
+            cands = cands[np.argsort(proxy)]
+            best = np.inf
+            for g0 in range(0, stop - start, _LANES):
+                n = min(_LANES, stop - start - g0)
                 for c in range(_LANES):
-                    k = candidates[g0 + min(c, n - 1)]
+                    k = cands[g0 + min(c, n - 1)]  # pad a partial group with its last candidate
                     for t in range(t2):
                         for d in range(dim):
-                            yg[t, d, c] = y[k, t, d]
-                lanes_dtw(xg, yg, block_of, weights, best if abandon else np.inf, res)
+                            yg[d, t * _LANES + c] = y[k, t, d]
+                shared_query_dtw(xq, yg, bstart, bstop, weights, best if abandon else np.inf, res, rows, cst)
                 for c in range(n):
                     if res[c] < best:
                         best = res[c]
@@ -238,6 +343,27 @@ def _normalise_blocks(blocks: Sequence[Block] | None, dim: int) -> tuple[np.ndar
         missing = np.flatnonzero(block_of < 0).tolist()
         raise ValueError(f"blocks: channels {missing} are in no block; blocks must cover all {dim} channels")
     return block_of, np.array([w for _, _, w in blocks], dtype=np.float64), blocks
+
+
+def _run_threaded(n: int, granule: int, work: Callable[[int, int], None],
+                  progress: Callable[[int], None] | None = None) -> None:
+    """Run ``work(start, stop)`` over [0, n) in small chunks on one thread per core (the numba
+    kernels release the GIL), reporting finished items to ``progress``."""
+    threads = max(1, torch.get_num_threads())
+    chunk = max(granule, min(64, -(-n // (4 * threads))))
+    chunk = -(-chunk // granule) * granule
+    spans = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(work, s, e) for s, e in spans]
+        for future, (s, e) in zip(futures, spans, strict=True):
+            future.result()
+            if progress is not None:
+                progress(e - s)
+
+
+def _bounds(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([s for s, _, _ in blocks], dtype=np.int64),
+            np.array([e for _, e, _ in blocks], dtype=np.int64))
 
 
 def _resolve_backend(backend: str, device: torch.device) -> str:
@@ -325,7 +451,11 @@ def block_dtw(
         xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
         yn = np.ascontiguousarray(y.detach().to("cpu", torch.float64).numpy())
         out = np.empty(xn.shape[0])
-        _numba_kernels()["pairs"](xn, yn, block_of, weights, out)
+        kernel = _numba_kernels()["pairs"]
+        bounds = _bounds(blocks)
+        # the kernels release the GIL: one thread per core, each on its own run of lane groups
+        _run_threaded(xn.shape[0], _LANES,
+                      lambda s, e: kernel(xn[s:e], yn[s:e], *bounds, weights, out[s:e]))
         return torch.from_numpy(out).to(device=device, dtype=dtype)
     x = x.detach().to(dtype)
     y = y.to(device=device, dtype=dtype)
@@ -389,17 +519,16 @@ def min_block_dtw(
     if which == "numba":
         qn = np.ascontiguousarray(queries.detach().to("cpu", torch.float64).numpy())
         rn = np.ascontiguousarray(references.detach().to("cpu", torch.float64).numpy())
-        # chunks only to report progress; each chunk keeps both cores busy
-        step = max(64, nq // 50)
-        for s in range(0, nq, step):
-            e = min(nq, s + step)
-            res = np.empty(e - s)
+        kernel = _numba_kernels()["query_min"]
+        bounds = _bounds(blocks)
+        res = np.empty(nq)
+
+        def run(s: int, e: int) -> None:
             lo, hi = offsets_np[s], offsets_np[e]
-            _numba_kernels()["query_min"](qn[s:e], rn, offsets_np[s:e + 1] - lo, cand_np[lo:hi],
-                                          block_of, weights, True, res)
-            out[s:e] = torch.from_numpy(res).to(device=device, dtype=dtype)
-            if progress is not None:
-                progress(e - s)
+            kernel(qn[s:e], rn, offsets_np[s:e + 1] - lo, cand_np[lo:hi], *bounds, weights, True, res[s:e])
+
+        _run_threaded(nq, 1, run, progress)
+        out.copy_(torch.from_numpy(res))
         return out
     queries = queries.detach().to(dtype)
     references = references.to(device=device, dtype=dtype)

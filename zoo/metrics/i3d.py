@@ -33,7 +33,7 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 def _pad_same(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> torch.Tensor:
     t, h, w = x.shape[-3:]
-    pt, ph, pw = (_same_padding(s, k, st) for s, k, st in zip((t, h, w), kernel, stride))
+    pt, ph, pw = (_same_padding(s, k, st) for s, k, st in zip((t, h, w), kernel, stride, strict=True))
     return F.pad(x, (*pw, *ph, *pt))
 
 

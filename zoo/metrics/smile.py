@@ -25,7 +25,12 @@ from einops import rearrange
 from torch import Tensor
 from torchmetrics import Metric
 
-from zoo.metrics.au_rules import BLENDSHAPE_AU_RULES, LANDMARK_AU_RULES, au_from_blendshapes, au_from_landmarks
+from zoo.metrics.au_rules import (
+    BLENDSHAPE_AU_RULES,
+    LANDMARK_AU_RULES,
+    au_from_blendshapes,
+    au_from_landmarks,
+)
 
 __all__ = ["AU_CURVE_WINDOW", "smooth_au_curve", "au_curve", "au_curve_distance", "AUCurveDistance"]
 

@@ -1,0 +1,146 @@
+"""FRD speed: zoo.metrics.react.frd against calling tslearn's ``dtw`` per pair (B23 ``metric/FRD.py``).
+
+    python benchmarks/frd_speed.py --n 8 --k 2 --t 750 --d 25 --neighbours-per-row 8 --pairs 16 --json OUT.json
+
+Data: emotion-like sequences (15 binary AUs, valence/arousal random walks, 8 softmax expression
+probabilities) rounded to float32 as B23 does, or uniform noise for D != 25; each speaker gets
+``--neighbours-per-row`` random appropriate listeners. tslearn is timed on ``--pairs`` (query,
+neighbour) pairs exactly as B23's ``_func`` computes one (three block DTWs for D = 25), in this one
+process; ours is the whole FRD (min over neighbours, early abandoning included), per pair =
+elapsed / (N K J). Random data is a hard case for early abandoning (all neighbours are about
+equally far), so real data should prune more. The projection scales both per-pair times by
+(750 / T)^2 (DTW is quadratic in T) to the REACT test set: N = 1612, K = 10, T = 750, D = 25.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from zoo.metrics.dtw import available_backends  # noqa: E402
+from zoo.metrics.react import feature_blocks, frd  # noqa: E402
+
+FULL_N, FULL_K, FULL_T = 1612, 10, 750
+
+
+def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def seqs(shape):
+        if d != 25:
+            return rng.random(shape)
+        x = np.empty(shape)
+        x[..., :15] = rng.random(shape[:-1] + (15,)) < 0.2
+        x[..., 15:17] = np.tanh(np.cumsum(rng.normal(0, 0.1, shape[:-1] + (2,)), axis=-2))
+        logits = np.cumsum(rng.normal(0, 0.3, shape[:-1] + (8,)), axis=-2)
+        x[..., 17:] = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        return x
+
+    pred = seqs((n, k, t, d)).astype(np.float32)
+    lis = seqs((n, t, d)).astype(np.float32)
+    m = np.zeros((n, n), dtype=bool)
+    for row in range(n):
+        m[row, rng.choice(n, size=min(neighbours, n), replace=False)] = True
+    return pred, lis, m
+
+
+def time_tslearn(pred, lis, m, pairs: int, blocks) -> tuple[float, list[float]]:
+    from tslearn.metrics import dtw as tslearn_dtw
+
+    n, k = pred.shape[:2]
+    todo = [(q, i, j) for q in range(n) for i in range(k) for j in np.flatnonzero(m[q])][:pairs]
+    a, b = pred[0, 0].astype(np.float32), lis[0].astype(np.float32)
+    for s, e, _ in blocks:  # compile tslearn's numba kernel before timing
+        tslearn_dtw(a[:5, s:e], b[:5, s:e])
+    values = []
+    start = time.perf_counter()
+    for q, i, j in todo:
+        values.append(sum(w * tslearn_dtw(pred[q, i].astype(np.float32)[:, s:e], lis[j].astype(np.float32)[:, s:e])
+                          for s, e, w in blocks))
+    return (time.perf_counter() - start) / len(todo), values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=8, help="speakers")
+    parser.add_argument("--k", type=int, default=2, help="samples per speaker")
+    parser.add_argument("--t", type=int, default=750, help="frames")
+    parser.add_argument("--d", type=int, default=25, help="channels (25 = REACT emotion, weighted blocks)")
+    parser.add_argument("--neighbours-per-row", type=int, default=8, help="appropriate listeners per speaker")
+    parser.add_argument("--full-neighbours", type=int, default=20,
+                        help="mean neighbours per speaker assumed for the full test-set projection")
+    parser.add_argument("--pairs", type=int, default=16, help="pairs to time tslearn on")
+    parser.add_argument("--backend", default="auto", choices=("auto", "numba", "torch"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+
+    pred, lis, m = make_data(args.n, args.k, args.t, args.d, args.neighbours_per_row, args.seed)
+    blocks = feature_blocks(args.d)
+    triples = int(m.sum()) * args.k
+    device = torch.device(args.device)
+    p_t, l_t = torch.from_numpy(pred).to(device), torch.from_numpy(lis).to(device)
+    # warm-up (numba compilation) on a tiny problem
+    frd(p_t[:2, :1, :8], l_t[:2, :8], np.ones((2, 2), dtype=bool), "react2023", backend=args.backend,
+        progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    ours_value = frd(p_t, l_t, m, "react2023", backend=args.backend, progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    ours_total = time.perf_counter() - start
+    ours_pair = ours_total / triples
+
+    tslearn_pair, _ = time_tslearn(pred, lis, m, args.pairs, blocks)
+    scale = (FULL_T / args.t) ** 2
+    full_triples = FULL_N * FULL_K * args.full_neighbours
+    result = {
+        "config": {k: v for k, v in vars(args).items() if k != "json"},
+        "backend": args.backend if args.backend != "auto" else available_backends()[0],
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "platform": platform.platform(), "processor": platform.processor()},
+        "triples": triples,
+        "ours_total_s": ours_total,
+        "ours_per_pair_ms": ours_pair * 1e3,
+        "tslearn_per_pair_ms": tslearn_pair * 1e3,
+        "speedup": tslearn_pair / ours_pair,
+        "frd_value": ours_value,
+        "projection": {
+            "n": FULL_N, "k": FULL_K, "t": FULL_T, "d": args.d, "neighbours_per_speaker": args.full_neighbours,
+            "pairs": full_triples,
+            "ours_hours": ours_pair * scale * full_triples / 3600,
+            "tslearn_one_process_hours": tslearn_pair * scale * full_triples / 3600,
+        },
+    }
+    print(f"FRD on N={args.n} K={args.k} T={args.t} D={args.d}, {args.neighbours_per_row} neighbours/speaker "
+          f"({triples} (sample, neighbour) pairs), backend {result['backend']}, {os.cpu_count()} CPU cores")
+    print(f"  tslearn dtw per pair (one process): {tslearn_pair * 1e3:9.3f} ms")
+    print(f"  facezoo FRD per pair:               {ours_pair * 1e3:9.3f} ms   (total {ours_total:.2f} s)")
+    print(f"  speed-up:                           {tslearn_pair / ours_pair:9.1f} x")
+    print(f"  projected full REACT test set (N={FULL_N}, K={FULL_K}, T={FULL_T}, "
+          f"{args.full_neighbours} neighbours/speaker = {full_triples} pairs): "
+          f"facezoo {result['projection']['ours_hours']:.2f} h, tslearn {result['projection']['tslearn_one_process_hours']:.2f} h")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{args.json.name}.", suffix=".tmp", dir=args.json.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(result, handle, indent=2)
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

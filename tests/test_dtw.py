@@ -1,0 +1,119 @@
+"""zoo.metrics.dtw against tslearn.metrics.dtw (the function the REACT challenge code calls)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from tslearn.metrics import dtw as tslearn_dtw
+
+from zoo.metrics.dtw import available_backends, block_dtw, dtw, min_block_dtw
+
+BACKENDS = ["numba", "torch"]
+EMOTION_BLOCKS = [(0, 15, 1 / 15), (15, 17, 1.0), (17, 25, 1 / 8)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    if request.param not in available_backends():
+        pytest.skip(f"{request.param} is not installed")
+    return request.param
+
+
+@pytest.mark.parametrize(("t1", "t2", "d"), [(1, 1, 3), (1, 6, 2), (6, 1, 2), (9, 9, 1), (17, 11, 4), (40, 47, 25),
+                                             (70, 70, 3)])
+def test_matches_tslearn_float64(backend, t1, t2, d):
+    rng = np.random.default_rng(t1 * 100 + t2)
+    x, y = rng.normal(size=(9, t1, d)), rng.normal(size=(9, t2, d))  # 9 pairs: one partial lane group
+    expected = np.array([tslearn_dtw(a, b) for a, b in zip(x, y, strict=True)])
+    got = dtw(torch.from_numpy(x), torch.from_numpy(y), backend=backend).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_matches_tslearn_float32_inputs(backend):
+    rng = np.random.default_rng(7)
+    x, y = rng.random((5, 30, 25), dtype=np.float32), rng.random((5, 30, 25), dtype=np.float32)
+    expected = np.array([tslearn_dtw(a, b) for a, b in zip(x, y, strict=True)])
+    np.testing.assert_allclose(dtw(x, y, backend=backend).numpy(), expected, rtol=1e-12)
+    # computing in float32 on the torch backend stays within float32 rounding
+    if backend == "torch":
+        got32 = dtw(x, y, backend="torch", dtype=torch.float32).numpy()
+        np.testing.assert_allclose(got32, expected, rtol=2e-5)
+
+
+def test_hand_computed_and_identical_sequences(backend):
+    # tslearn's docstring examples: [1,2,3] vs [1,2,2,3] -> 0, vs [1,2,2,3,4] -> 1
+    a = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64)
+    assert float(dtw(a, torch.tensor([[1.0], [2.0], [2.0], [3.0]]), backend=backend)) == 0.0
+    assert float(dtw(a, torch.tensor([[1.0], [2.0], [2.0], [3.0], [4.0]]), backend=backend)) == 1.0
+    x = torch.rand(4, 25, 6, dtype=torch.float64)
+    assert torch.equal(dtw(x, x, backend=backend), torch.zeros(4, dtype=torch.float64))
+    # one frame each: the Euclidean distance
+    p, q = torch.tensor([[[0.0, 3.0]]]), torch.tensor([[[4.0, 0.0]]])
+    assert float(dtw(p, q, backend=backend)[0]) == 5.0
+
+
+def test_block_dtw_is_a_weighted_sum_of_per_block_dtws(backend):
+    rng = np.random.default_rng(3)
+    x, y = rng.random((3, 20, 25)), rng.random((3, 24, 25))
+    expected = [sum(w * tslearn_dtw(a[:, s:e], b[:, s:e]) for s, e, w in EMOTION_BLOCKS) for a, b in zip(x, y, strict=True)]
+    np.testing.assert_allclose(block_dtw(x, y, EMOTION_BLOCKS, backend=backend).numpy(), expected, rtol=1e-13)
+
+
+def test_min_block_dtw_equals_brute_force_despite_early_abandoning(backend):
+    rng = np.random.default_rng(11)
+    queries, refs = rng.random((13, 35, 25)), rng.random((10, 35, 25))
+    refs[3] = queries[5]  # an exact match: distance 0 must win for query 5
+    counts = rng.integers(1, 11, size=13)
+    counts[5] = 10
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    cands = np.concatenate([rng.permutation(10)[:c] for c in counts])
+    cands[offsets[5]:offsets[6]] = np.arange(10)
+    expected = [min(sum(w * tslearn_dtw(queries[q][:, s:e], refs[c][:, s:e]) for s, e, w in EMOTION_BLOCKS)
+                    for c in cands[offsets[q]:offsets[q + 1]]) for q in range(13)]
+    seen = []
+    got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, backend=backend,
+                        memory_budget_bytes=1 << 20, progress=seen.append).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+    assert got[5] == 0.0
+    assert sum(seen) == 13
+
+
+def test_backends_agree_and_chunking_does_not_change_results():
+    x, y = torch.rand(11, 33, 4, dtype=torch.float64), torch.rand(11, 29, 4, dtype=torch.float64)
+    whole = dtw(x, y, backend="torch")
+    tiny = dtw(x, y, backend="torch", memory_budget_bytes=1)  # one pair per chunk
+    assert torch.equal(whole, tiny)
+    if "numba" in available_backends():
+        torch.testing.assert_close(dtw(x, y, backend="numba"), whole, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"x": torch.rand(2, 5), "y": torch.rand(2, 5, 3)}, "x: expected a 3-d array"),
+        ({"x": torch.rand(2, 5, 3), "y": torch.rand(3, 5, 3)}, "same number of pairs"),
+        ({"x": torch.rand(2, 5, 3), "y": torch.rand(2, 5, 4)}, "same number of channels"),
+        ({"x": torch.full((1, 5, 3), math.nan), "y": torch.rand(1, 5, 3)}, "x: contains NaN"),
+        ({"x": torch.rand(1, 0, 3), "y": torch.rand(1, 5, 3)}, "at least one frame"),
+        ({"x": torch.rand(1, 5, 3), "y": torch.rand(1, 5, 3), "blocks": [(0, 2, 1.0)]}, "in no block"),
+        ({"x": torch.rand(1, 5, 3), "y": torch.rand(1, 5, 3), "blocks": [(0, 2, 1.0), (1, 3, 1.0)]}, "overlaps"),
+        ({"x": torch.rand(1, 5, 3), "y": torch.rand(1, 5, 3), "blocks": [(0, 3, -1.0)]}, "weight"),
+        ({"x": torch.rand(1, 5, 3), "y": torch.rand(1, 5, 3), "backend": "cuda"}, "backend"),
+    ],
+)
+def test_bad_inputs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        block_dtw(**kwargs)
+
+
+def test_min_block_dtw_bad_csr():
+    q, r = torch.rand(2, 5, 3), torch.rand(3, 5, 3)
+    with pytest.raises(ValueError, match="offsets"):
+        min_block_dtw(q, r, [0, 1], [0])
+    with pytest.raises(ValueError, match="no candidate"):
+        min_block_dtw(q, r, [0, 0, 1], [0])
+    with pytest.raises(ValueError, match="indices must lie"):
+        min_block_dtw(q, r, [0, 1, 2], [0, 3])
