@@ -1,13 +1,14 @@
 """FRD speed: zoo.metrics.react.frd against calling tslearn's ``dtw`` per pair (B23 ``metric/FRD.py``).
 
-    python benchmarks/frd_speed.py --n 8 --k 2 --t 750 --d 25 --neighbours-per-row 8 --pairs 16 --json OUT.json
+    python benchmarks/frd_speed.py --n 8 --k 2 --t 750 --d 25 --neighbours-per-row 8 --pairs 16 --rounds 3 --json OUT.json
 
 Data: emotion-like sequences (15 binary AUs, valence/arousal random walks, 8 softmax expression
 probabilities) rounded to float32 as B23 does, or uniform noise for D != 25; each speaker gets
 ``--neighbours-per-row`` random appropriate listeners. tslearn is timed on ``--pairs`` (query,
 neighbour) pairs exactly as B23's ``_func`` computes one (three block DTWs for D = 25), in this one
 process; ours is the whole FRD (min over neighbours, early abandoning included), per pair =
-elapsed / (N K J). Random data is a hard case for early abandoning (all neighbours are about
+elapsed / (N K J). The two are timed in ``--rounds`` interleaved rounds (ours, then tslearn) so
+both see the same machine load; medians and the per-round ratios are reported. Random data is a hard case for early abandoning (all neighbours are about
 equally far), so real data should prune more. The projection scales both per-pair times by
 (750 / T)^2 (DTW is quadratic in T) to the REACT test set: N = 1612, K = 10, T = 750, D = 25.
 """
@@ -84,9 +85,16 @@ def main() -> int:
     parser.add_argument("--backend", default="auto", choices=("auto", "numba", "torch"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for our kernel (torch.set_num_threads); default: torch's default")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved (ours, tslearn) rounds; medians reported")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads: expected a positive number")
+        torch.set_num_threads(args.threads)
     pred, lis, m = make_data(args.n, args.k, args.t, args.d, args.neighbours_per_row, args.seed)
     blocks = feature_blocks(args.d)
     triples = int(m.sum()) * args.k
@@ -95,16 +103,21 @@ def main() -> int:
     # warm-up (numba compilation) on a tiny problem
     frd(p_t[:2, :1, :8], l_t[:2, :8], np.ones((2, 2), dtype=bool), "react2023", backend=args.backend,
         progress=False)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    ours_value = frd(p_t, l_t, m, "react2023", backend=args.backend, progress=False)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    ours_total = time.perf_counter() - start
+    # interleave ours and tslearn round by round, so both see the same machine load
+    ours_times, tslearn_pairs = [], []
+    for _ in range(args.rounds):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        ours_value = frd(p_t, l_t, m, "react2023", backend=args.backend, progress=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        ours_times.append(time.perf_counter() - start)
+        tslearn_pairs.append(time_tslearn(pred, lis, m, args.pairs, blocks)[0])
+    ours_total = float(np.median(ours_times))
     ours_pair = ours_total / triples
-
-    tslearn_pair, _ = time_tslearn(pred, lis, m, args.pairs, blocks)
+    tslearn_pair = float(np.median(tslearn_pairs))
+    ratios = [t / (o / triples) for t, o in zip(tslearn_pairs, ours_times, strict=True)]
     scale = (FULL_T / args.t) ** 2
     full_triples = FULL_N * FULL_K * args.full_neighbours
     result = {
@@ -117,6 +130,10 @@ def main() -> int:
         "ours_per_pair_ms": ours_pair * 1e3,
         "tslearn_per_pair_ms": tslearn_pair * 1e3,
         "speedup": tslearn_pair / ours_pair,
+        "speedup_per_round": ratios,
+        "ours_total_s_per_round": ours_times,
+        "tslearn_per_pair_ms_per_round": [t * 1e3 for t in tslearn_pairs],
+        "load_average_1_5_15": list(os.getloadavg()),
         "frd_value": ours_value,
         "projection": {
             "n": FULL_N, "k": FULL_K, "t": FULL_T, "d": args.d, "neighbours_per_speaker": args.full_neighbours,
@@ -129,7 +146,9 @@ def main() -> int:
           f"({triples} (sample, neighbour) pairs), backend {result['backend']}, {os.cpu_count()} CPU cores")
     print(f"  tslearn dtw per pair (one process): {tslearn_pair * 1e3:9.3f} ms")
     print(f"  facezoo FRD per pair:               {ours_pair * 1e3:9.3f} ms   (total {ours_total:.2f} s)")
-    print(f"  speed-up:                           {tslearn_pair / ours_pair:9.1f} x")
+    print(f"  speed-up (median of {args.rounds} interleaved rounds): {tslearn_pair / ours_pair:9.1f} x   "
+          f"(per round: {', '.join(f'{r:.1f}' for r in ratios)})")
+    print(f"  load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"  projected full REACT test set (N={FULL_N}, K={FULL_K}, T={FULL_T}, "
           f"{args.full_neighbours} neighbours/speaker = {full_triples} pairs): "
           f"facezoo {result['projection']['ours_hours']:.2f} h, tslearn {result['projection']['tslearn_one_process_hours']:.2f} h")

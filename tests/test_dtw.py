@@ -117,3 +117,27 @@ def test_min_block_dtw_bad_csr():
         min_block_dtw(q, r, [0, 0, 1], [0])
     with pytest.raises(ValueError, match="indices must lie"):
         min_block_dtw(q, r, [0, 1, 2], [0, 3])
+
+
+def test_min_block_dtw_tiles_lane_groups_and_unequal_lengths(backend):
+    # T1 = 45 and T2 = 70 are not multiples of the numba kernel's 8-row x 32-column tiles; 19
+    # candidates = two full lane groups and a partial one; channel blocks of 5, 2 and 6 exercise
+    # both the four-channel pass and the remainder
+    rng = np.random.default_rng(5)
+    blocks = [(0, 5, 0.3), (5, 7, 1.0), (7, 13, 0.5)]
+    queries, refs = rng.normal(size=(3, 45, 13)), rng.normal(size=(19, 70, 13))
+    offsets, cands = np.array([0, 19, 38, 57]), np.concatenate([rng.permutation(19) for _ in range(3)])
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in blocks) for r in refs] for q in queries])
+    got = min_block_dtw(queries, refs, offsets, cands, blocks, backend=backend).numpy()
+    np.testing.assert_allclose(got, every.min(1), rtol=1e-13)
+    # the visiting order (and so what is abandoned when) never changes the minimum
+    reordered = min_block_dtw(queries, refs, offsets, cands[::-1].copy(), blocks, backend=backend).numpy()
+    np.testing.assert_allclose(reordered, got, rtol=1e-13)
+
+
+def test_min_block_dtw_single_candidate_and_one_frame(backend):
+    rng = np.random.default_rng(9)
+    queries, refs = rng.random((2, 1, 4)), rng.random((3, 6, 4))
+    got = min_block_dtw(queries, refs, [0, 1, 2], [2, 0], backend=backend).numpy()
+    expected = [tslearn_dtw(queries[0], refs[2]), tslearn_dtw(queries[1], refs[0])]
+    np.testing.assert_allclose(got, expected, rtol=1e-13)

@@ -26,15 +26,34 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 ZOO_COMMANDS: dict[str, tuple[str, str]] = {
     "make-data": ("datamodules.synthetic.cli", "write the embedded world in a real dataset's layout"),
     "score": ("zoo.metrics.cli", "score predicted reactions with the REACT metrics"),
+    "generate": ("zoo.generate", "generate with a trained zoo model (add --config C --help for its inputs)"),
 }
+# Commands whose module is added by later work register here only once the module exists.
+_OPTIONAL_COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("datamodules.features.prepare", "turn raw videos into the zoo's representations (MediaPipe)"),
+    "download": ("checkpoints.cli", "download published weights by name"),
+    "benchmark": ("zoo.benchmark", "run a leaderboard benchmark suite"),
+}
+ZOO_COMMANDS.update({name: entry for name, entry in _OPTIONAL_COMMANDS.items()
+                     if importlib.util.find_spec(entry[0].rsplit(".", 1)[0]) is not None
+                     and importlib.util.find_spec(entry[0]) is not None})
 
 
 def _zoo_command(name: str, argv: Sequence[str], prog: str) -> int:
     module_name, help_text = ZOO_COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=help_text)
+    argv = list(argv)
+    # Commands whose options depend on an earlier one (generate: the model of --config adds its
+    # own inputs) parse in two phases; their first phase leaves --help to the second.
+    two_phase = getattr(module, "ACCEPTS_EXTRA_ARGS", False)
+    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=help_text,
+                                     add_help=not (two_phase and "--config" in argv))
     module.configure_parser(parser)
-    args = parser.parse_args(list(argv))
+    if two_phase:
+        args, _ = parser.parse_known_args(argv)
+        args.argv = argv
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(module.run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as err:

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 from pathlib import Path
+
+# Other layouts of the embedded world: module -> (help). Each module defines
+# ``configure_layout_parser(parser)`` and ``run_layout(args) -> int``; a layout is offered once
+# its module exists.
+OTHER_LAYOUTS: dict[str, tuple[str, str]] = {
+    "nemo": ("datamodules.synthetic.nemo_world", "UvA-NEMO Smile layout (CMM-Net)"),
+    "disfa": ("datamodules.synthetic.disfa_world", "DISFA / DISFA+ layout (CMM-Net)"),
+    "interview": ("datamodules.synthetic.interview_world", "dyadic interview layout (DyadGAN)"),
+}
+
+
+def _available_layouts() -> dict[str, tuple[str, str]]:
+    return {name: entry for name, entry in OTHER_LAYOUTS.items() if importlib.util.find_spec(entry[0]) is not None}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     layouts = parser.add_subparsers(dest="layout", required=True, metavar="LAYOUT")
+    for name, (module, help_text) in _available_layouts().items():
+        importlib.import_module(module).configure_layout_parser(layouts.add_parser(name, help=help_text))
     react = layouts.add_parser(
         "react", help="REACT 2023/2024 (RECOLA + NoXI) layout",
         description="Write dyadic sessions in the REACT 2023/2024 layout: videos, wav, 3D_FV_files, "
@@ -38,4 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote a REACT-layout dataset to {root}")
         print(f"train with: lightning fit --config zoo/demo/transae.yaml --data.init_args.root {root}")
         return 0
+    layouts = _available_layouts()
+    if args.layout in layouts:
+        return int(importlib.import_module(layouts[args.layout][0]).run_layout(args) or 0)
     raise SystemExit(f"make-data: unknown layout {args.layout!r}")

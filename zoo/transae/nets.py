@@ -64,6 +64,10 @@ class ListenerDecoder(nn.Module):
         self.masks = BiasedMasks(num_heads, period, head_slopes)
         self.layers = nn.ModuleList(decoder_layer(feature_dim, num_heads, dropout) for _ in range(num_layers))
         self.out = nn.Linear(feature_dim, output_dim)
+        # Zero-initialised like RF's speaker head: training starts from the mean reaction
+        # (targets are mean-subtracted) instead of from random offsets.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, speaker_embeddings: torch.Tensor) -> torch.Tensor:
         batch, frames = speaker_embeddings.shape[:2]

@@ -1,0 +1,90 @@
+"""``facezoo generate``: run a trained zoo model on a user's inputs and write the results.
+
+    facezoo generate --config zoo/<name>.yaml --ckpt RUN.ckpt --out DIR [--num-samples K]
+                     [--seed S] [--device cpu|cuda] [method-specific inputs]
+
+The model is built from the config exactly as ``fit`` builds it (``ZooCLI`` with ``run=False``),
+its weights are read from ``--ckpt`` with ``torch.load(weights_only=True)``, and then the model
+class takes over. A model class supports ``generate`` by defining
+
+* ``add_generate_arguments(parser: argparse.ArgumentParser) -> None`` (classmethod): its inputs,
+  e.g. ``--speaker-video``/``--speaker-audio`` for ReactFace, ``--neutral-image``/``--label`` for
+  CMM-Net, ``--affect`` for DyadGAN;
+* ``generate_to_files(args: argparse.Namespace, out_dir: Path) -> list[Path]`` (method): run
+  generation and write the outputs (npy, mp4, png) atomically, returning the paths written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ACCEPTS_EXTRA_ARGS = True  # the model named by --config adds its own input options
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", action="append", required=True, type=Path,
+                        help="the model's zoo config (repeatable, later ones win), e.g. zoo/reactface.yaml")
+    parser.add_argument("--ckpt", type=Path, default=None,
+                        help="Lightning checkpoint with the trained weights (omit only to smoke-test)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--num-samples", type=int, default=1, help="samples per input (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def build_model(configs: list[Path]):
+    """The LightningModule a config describes, built as ``fit`` would build it."""
+    from zoo.lightning_cli import ZooCLI
+
+    for config in configs:
+        if not config.is_file():
+            raise FileNotFoundError(f"--config {config}: no such file")
+    args = [a for config in configs for a in ("--config", str(config))]
+    # No logger or callbacks are needed to generate; don't let the config create run folders.
+    args += ["--trainer.logger", "false", "--trainer.callbacks", "[]"]
+    cli = ZooCLI(args=args, run=False, save_config_callback=None)
+    return cli.model
+
+
+def load_weights(model, ckpt: Path) -> None:
+    import torch
+
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--ckpt {ckpt}: no such file")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    if "state_dict" not in state:
+        raise ValueError(f"--ckpt {ckpt}: not a Lightning checkpoint (no 'state_dict' entry)")
+    missing, unexpected = model.load_state_dict(state["state_dict"], strict=False)
+    if missing or unexpected:
+        raise ValueError(f"--ckpt {ckpt} does not match the config's model: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]} (is it a checkpoint of this config?)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import lightning as L
+    import torch
+
+    if args.num_samples < 1:
+        raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
+    model = build_model(args.config)
+    model_class = type(model)
+    if not (hasattr(model_class, "add_generate_arguments") and hasattr(model_class, "generate_to_files")):
+        raise ValueError(f"{model_class.__name__} does not support `facezoo generate` yet "
+                         "(it defines no add_generate_arguments/generate_to_files)")
+    parser = argparse.ArgumentParser(prog=f"facezoo generate ({model_class.__name__})")
+    configure_parser(parser)
+    model_class.add_generate_arguments(parser)
+    full = parser.parse_args(args.argv)
+    if full.ckpt is not None:
+        load_weights(model, full.ckpt)
+    else:
+        print("facezoo generate: no --ckpt given, generating with untrained weights", file=sys.stderr)
+    L.seed_everything(full.seed, verbose=False)
+    model = model.to(torch.device(full.device)).eval()
+    full.out.mkdir(parents=True, exist_ok=True)
+    written = model.generate_to_files(full, full.out)
+    for path in written:
+        print(path)
+    return 0
