@@ -1,6 +1,7 @@
 """FRD speed: zoo.metrics.react.frd against calling tslearn's ``dtw`` per pair (B23 ``metric/FRD.py``).
 
     python benchmarks/frd_speed.py --n 8 --k 2 --t 750 --d 25 --neighbours-per-row 8 --pairs 16 --rounds 3 --json OUT.json
+    ... --precision float32 --threads 1      # float32 arithmetic, one thread
 
 Data: emotion-like sequences (15 binary AUs, valence/arousal random walks, 8 softmax expression
 probabilities) rounded to float32 as B23 does, or uniform noise for D != 25; each speaker gets
@@ -8,8 +9,9 @@ probabilities) rounded to float32 as B23 does, or uniform noise for D != 25; eac
 neighbour) pairs exactly as B23's ``_func`` computes one (three block DTWs for D = 25), in this one
 process; ours is the whole FRD (min over neighbours, early abandoning included), per pair =
 elapsed / (N K J). The two are timed in ``--rounds`` interleaved rounds (ours, then tslearn) so
-both see the same machine load; medians and the per-round ratios are reported. Random data is a hard case for early abandoning (all neighbours are about
-equally far), so real data should prune more. The projection scales both per-pair times by
+both see the same machine load; medians, per-round ratios and the load average are reported.
+Random data is a hard case for early abandoning (all neighbours are about equally far), so real
+data should prune more. The projection scales both per-pair times by
 (750 / T)^2 (DTW is quadratic in T) to the REACT test set: N = 1612, K = 10, T = 750, D = 25.
 """
 
@@ -29,13 +31,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zoo.metrics.dtw import available_backends  # noqa: E402
+from zoo.metrics.dtw import available_backends, min_block_dtw  # noqa: E402
 from zoo.metrics.react import feature_blocks, frd  # noqa: E402
 
 FULL_N, FULL_K, FULL_T = 1612, 10, 750
 
 
-def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int):
+def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int, near_neighbour: float = 0.0):
     rng = np.random.default_rng(seed)
 
     def seqs(shape):
@@ -48,19 +50,28 @@ def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int):
         x[..., 17:] = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
         return x
 
-    pred = seqs((n, k, t, d)).astype(np.float32)
-    lis = seqs((n, t, d)).astype(np.float32)
+    pred = seqs((n, k, t, d))
+    lis = seqs((n, t, d))
     m = np.zeros((n, n), dtype=bool)
     for row in range(n):
         m[row, rng.choice(n, size=min(neighbours, n), replace=False)] = True
-    return pred, lis, m
+        if near_neighbour > 0:
+            # a model that learnt something: speaker k's K samples are blends of one of its
+            # appropriate listener reactions with noise of weight ``near_neighbour``
+            target = lis[rng.choice(np.flatnonzero(m[row]))]
+            pred[row] = (1 - near_neighbour) * target + near_neighbour * pred[row]
+    return pred.astype(np.float32), lis.astype(np.float32), m
+
+
+def timed_pairs(pred, m, pairs: int) -> list[tuple[int, int, int]]:
+    n, k = pred.shape[:2]
+    return [(q, i, j) for q in range(n) for i in range(k) for j in np.flatnonzero(m[q])][:pairs]
 
 
 def time_tslearn(pred, lis, m, pairs: int, blocks) -> tuple[float, list[float]]:
     from tslearn.metrics import dtw as tslearn_dtw
 
-    n, k = pred.shape[:2]
-    todo = [(q, i, j) for q in range(n) for i in range(k) for j in np.flatnonzero(m[q])][:pairs]
+    todo = timed_pairs(pred, m, pairs)
     a, b = pred[0, 0].astype(np.float32), lis[0].astype(np.float32)
     for s, e, _ in blocks:  # compile tslearn's numba kernel before timing
         tslearn_dtw(a[:5, s:e], b[:5, s:e])
@@ -81,9 +92,14 @@ def main() -> int:
     parser.add_argument("--neighbours-per-row", type=int, default=8, help="appropriate listeners per speaker")
     parser.add_argument("--full-neighbours", type=int, default=20,
                         help="mean neighbours per speaker assumed for the full test-set projection")
+    parser.add_argument("--near-neighbour", type=float, default=0.0,
+                        help="0: independent random predictions (hardest for pruning); w in (0, 1]: each "
+                             "speaker's samples = (1 - w) * one appropriate listener + w * noise")
     parser.add_argument("--pairs", type=int, default=16, help="pairs to time tslearn on")
     parser.add_argument("--backend", default="auto", choices=("auto", "numba", "torch"))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="float64", choices=("float64", "float32"),
+                        help="FRD's DTW arithmetic (float32: faster, ~1e-7 relative error)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for our kernel (torch.set_num_threads); default: torch's default")
@@ -95,25 +111,34 @@ def main() -> int:
         if args.threads < 1:
             parser.error("--threads: expected a positive number")
         torch.set_num_threads(args.threads)
-    pred, lis, m = make_data(args.n, args.k, args.t, args.d, args.neighbours_per_row, args.seed)
+    pred, lis, m = make_data(args.n, args.k, args.t, args.d, args.neighbours_per_row, args.seed, args.near_neighbour)
     blocks = feature_blocks(args.d)
     triples = int(m.sum()) * args.k
     device = torch.device(args.device)
     p_t, l_t = torch.from_numpy(pred).to(device), torch.from_numpy(lis).to(device)
     # warm-up (numba compilation) on a tiny problem
     frd(p_t[:2, :1, :8], l_t[:2, :8], np.ones((2, 2), dtype=bool), "react2023", backend=args.backend,
-        progress=False)
+        progress=False, precision=args.precision)
     # interleave ours and tslearn round by round, so both see the same machine load
     ours_times, tslearn_pairs = [], []
     for _ in range(args.rounds):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        ours_value = frd(p_t, l_t, m, "react2023", backend=args.backend, progress=False)
+        ours_value = frd(p_t, l_t, m, "react2023", backend=args.backend, progress=False,
+                         precision=args.precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         ours_times.append(time.perf_counter() - start)
-        tslearn_pairs.append(time_tslearn(pred, lis, m, args.pairs, blocks)[0])
+        tslearn_time, tslearn_values = time_tslearn(pred, lis, m, args.pairs, blocks)
+        tslearn_pairs.append(tslearn_time)
+    # accuracy: our block DTW of the timed pairs (one candidate per query) against tslearn's values
+    todo = timed_pairs(pred, m, args.pairs)
+    q_idx = torch.tensor([q * args.k + i for q, i, _ in todo])
+    ours_pairs = min_block_dtw(p_t.reshape(-1, args.t, args.d)[q_idx.to(device)], l_t, np.arange(len(todo) + 1),
+                               [j for _, _, j in todo], blocks, backend=args.backend,
+                               precision=args.precision).cpu().numpy()
+    rel_err = np.abs(ours_pairs - np.array(tslearn_values)) / np.abs(np.array(tslearn_values))
     ours_total = float(np.median(ours_times))
     ours_pair = ours_total / triples
     tslearn_pair = float(np.median(tslearn_pairs))
@@ -135,6 +160,7 @@ def main() -> int:
         "tslearn_per_pair_ms_per_round": [t * 1e3 for t in tslearn_pairs],
         "load_average_1_5_15": list(os.getloadavg()),
         "frd_value": ours_value,
+        "max_relative_error_vs_tslearn": float(rel_err.max()),
         "projection": {
             "n": FULL_N, "k": FULL_K, "t": FULL_T, "d": args.d, "neighbours_per_speaker": args.full_neighbours,
             "pairs": full_triples,
@@ -148,6 +174,8 @@ def main() -> int:
     print(f"  facezoo FRD per pair:               {ours_pair * 1e3:9.3f} ms   (total {ours_total:.2f} s)")
     print(f"  speed-up (median of {args.rounds} interleaved rounds): {tslearn_pair / ours_pair:9.1f} x   "
           f"(per round: {', '.join(f'{r:.1f}' for r in ratios)})")
+    print(f"  precision {args.precision}: max relative error of the {len(todo)} timed pairs vs tslearn: "
+          f"{rel_err.max():.2e}; torch threads {torch.get_num_threads()}")
     print(f"  load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"  projected full REACT test set (N={FULL_N}, K={FULL_K}, T={FULL_T}, "
           f"{args.full_neighbours} neighbours/speaker = {full_triples} pairs): "

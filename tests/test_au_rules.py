@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.features.face_state import BLENDSHAPE_INDEX, EXPRESSION_DIM
-from zoo.metrics.au_rules import (
+from datamodules.features.au_rules import (
     BLENDSHAPE_AU_RULES,
     au_from_blendshapes,
     au_from_landmarks,
     landmark_features,
 )
+from datamodules.features.face_state import BLENDSHAPE_INDEX, EXPRESSION_DIM
 
 
 def _blendshapes(**scores: float) -> np.ndarray:

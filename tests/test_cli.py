@@ -120,3 +120,15 @@ def test_lightning_fit_trains_from_the_demo_config(tmp_path):
                   tmp_path, env={**os.environ, "FACEZOO_HOME": str(tmp_path / "home")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "finished fitting TransAE" in result.stdout
+
+
+def test_paper_scale_config_offline_names_the_speech_weights_it_needs(monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(REPO / "tests" / "__no_hf_cache__"))
+    with pytest.raises(Exception) as error:
+        main(["fit", "--config", "zoo/transae.yaml", "--trainer.fast_dev_run", "true",
+              "--trainer.logger", "false"])
+    message = str(error.value)
+    assert "facebook/wav2vec2-base-960h" in message
+    assert "huggingface-cli download" in message or "download" in message

@@ -141,3 +141,61 @@ def test_min_block_dtw_single_candidate_and_one_frame(backend):
     got = min_block_dtw(queries, refs, [0, 1, 2], [2, 0], backend=backend).numpy()
     expected = [tslearn_dtw(queries[0], refs[2]), tslearn_dtw(queries[1], refs[0])]
     np.testing.assert_allclose(got, expected, rtol=1e-13)
+
+
+def _emotion_like(rng, shape):
+    """REACT emotion vectors (datamodules.features.face_state): 0/1 AUs, valence/arousal in [-1, 1],
+    expression probabilities; rounded to float32 as B23 does."""
+    x = np.empty(shape + (25,))
+    x[..., :15] = rng.random(shape + (15,)) < 0.2
+    x[..., 15:17] = np.tanh(np.cumsum(rng.normal(0, 0.1, shape + (2,)), axis=-2))
+    logits = np.cumsum(rng.normal(0, 0.3, shape + (8,)), axis=-2)
+    x[..., 17:] = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return x.astype(np.float32).astype(np.float64)
+
+
+def _face_state_like(rng, shape):
+    """58-d face states: 52 expression coefficients in [0, 1], rotation in radians, translation."""
+    x = np.empty(shape + (58,))
+    x[..., :52] = 1 / (1 + np.exp(-np.cumsum(rng.normal(0, 0.2, shape + (52,)), axis=-2) + 2))
+    x[..., 52:55] = 0.3 * np.tanh(np.cumsum(rng.normal(0, 0.05, shape + (3,)), axis=-2))
+    x[..., 55:58] = np.cumsum(rng.normal(0, 0.01, shape + (3,)), axis=-2) + [0.0, 0.0, 2.0]
+    return x.astype(np.float32).astype(np.float64)
+
+
+@pytest.mark.parametrize(("make", "blocks"), [(_emotion_like, EMOTION_BLOCKS), (_face_state_like, None)])
+def test_min_block_dtw_float32_precision_within_1e5_of_tslearn(backend, make, blocks):
+    # realistic lengths matter: the float32 error grows with the path length (T1 + T2 terms)
+    rng = np.random.default_rng(21)
+    t = 300
+    queries, refs = make(rng, (4, t)), make(rng, (9, t))
+    blocks_ = blocks or [(0, queries.shape[-1], 1.0)]
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in blocks_) for r in refs]
+                      for q in queries])
+    offsets, cands = np.arange(0, 4 * 9 + 1, 9), np.tile(np.arange(9), 4)
+    got64 = min_block_dtw(queries, refs, offsets, cands, blocks, backend=backend).numpy()
+    got32 = min_block_dtw(queries, refs, offsets, cands, blocks, backend=backend, precision="float32")
+    assert got32.dtype == torch.float64  # ``dtype`` is the output type, ``precision`` the arithmetic
+    np.testing.assert_allclose(got64, every.min(1), rtol=1e-13)
+    rel = np.abs(got32.numpy() - every.min(1)) / every.min(1)
+    assert rel.max() < 1e-5
+    assert rel.max() > 0  # float32 arithmetic really ran (float64 would agree to ~1e-16)
+
+
+def test_min_block_dtw_float32_keeps_exact_zero_and_the_minimum(backend):
+    rng = np.random.default_rng(4)
+    queries, refs = _emotion_like(rng, (5, 40)), _emotion_like(rng, (20, 40))
+    refs[7] = queries[2]
+    # consecutive queries with the same 20 candidates (FRD's K samples of one speaker; the kernel
+    # tries the previous query's best first) and 20 = one 16-lane group plus a partial one
+    offsets, cands = np.arange(0, 5 * 20 + 1, 20), np.tile(rng.permutation(20), 5)
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in EMOTION_BLOCKS) for r in refs]
+                      for q in queries])
+    got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, backend=backend, precision="float32").numpy()
+    assert got[2] == 0.0
+    np.testing.assert_allclose(got, every.min(1), rtol=1e-5)
+
+
+def test_min_block_dtw_bad_precision():
+    with pytest.raises(ValueError, match="precision"):
+        min_block_dtw(torch.rand(1, 5, 3), torch.rand(2, 5, 3), [0, 1], [0], precision="float16")

@@ -25,6 +25,11 @@ Per-head slopes (RF, after ALiBi, Press et al. 2022): head h multiplies the bias
 ``QK^T/sqrt(d_k)`` by ``nn.MultiheadAttention`` (as in RF); Eq. 10 writes the bias inside
 the scaling, a constant factor on the slope.
 
+Bounded context (``context=C``, facezoo, for constant-cost streaming): keys of frames at least C
+frames before the query frame are also -inf, so query frame f sees key frames f-C+1 ... f. A
+model trained on C-frame crops (RF: 256) never sees more history than this anyway; with the
+band in both the whole-clip and the streaming forward, the two agree exactly.
+
 Shapes follow ``nn.MultiheadAttention``: (L, S) for one mask shared by all heads, (H, L, S)
 per head, (B*H, L, S) per batch element and head (batch-major: row ``b*H + h``).
 """
@@ -71,12 +76,14 @@ def alignment_bias(
     *,
     tokens_per_frame: int = 1,
     query_offset: int = 0,
+    context: int | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Eq. 11 (0-indexed, see module docstring) for query frames ``query_offset + i``: (L, S).
 
-    ``tokens_per_frame`` = k keys per query frame (1 for VIM, 2 for wav2vec2 MIM).
+    ``tokens_per_frame`` = k keys per query frame (1 for VIM, 2 for wav2vec2 MIM);
+    ``context`` = C masks key frames <= query frame - C (None: unbounded, as the paper).
     """
     _check_positive(num_queries=num_queries, num_keys=num_keys, period=period,
                     tokens_per_frame=tokens_per_frame)
@@ -87,7 +94,11 @@ def alignment_bias(
     keys = torch.arange(num_keys, device=device)
     distance = (k * frames + k - 1)[:, None] - keys[None, :]
     bias = -torch.div(distance, k * period, rounding_mode="floor").to(dtype)
-    return bias.masked_fill(distance < 0, float("-inf"))
+    blocked = distance < 0
+    if context is not None:
+        _check_positive(context=context)
+        blocked = blocked | ((frames[:, None] - torch.div(keys, k, rounding_mode="floor")[None, :]) >= context)
+    return bias.masked_fill(blocked, float("-inf"))
 
 
 def biased_causal_mask(
@@ -104,6 +115,7 @@ def windowed_alignment_bias(
     period: int,
     *,
     tokens_per_frame: int = 1,
+    context: int | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
@@ -120,7 +132,8 @@ def windowed_alignment_bias(
     if key_frames < window:
         raise ValueError(f"the keys cover {key_frames} frames, fewer than window={window}")
     return alignment_bias(window, num_keys, period, tokens_per_frame=tokens_per_frame,
-                          query_offset=key_frames - window, device=device, dtype=dtype)
+                          query_offset=key_frames - window, context=context, device=device,
+                          dtype=dtype)
 
 
 def own_tokens_mask(
@@ -173,6 +186,7 @@ def alignment_mask(
     head_slopes: bool = True,
     tokens_per_frame: int = 1,
     window: bool = False,
+    context: int | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
@@ -182,11 +196,11 @@ def alignment_mask(
     otherwise (H, L, S), or (B*H, L, S) when ``batch_size`` is given.
     """
     if window:
-        mask = windowed_alignment_bias(num_queries, num_keys, period,
-                                       tokens_per_frame=tokens_per_frame, device=device, dtype=dtype)
+        mask = windowed_alignment_bias(num_queries, num_keys, period, tokens_per_frame=tokens_per_frame,
+                                       context=context, device=device, dtype=dtype)
     else:
         mask = alignment_bias(num_queries, num_keys, period, tokens_per_frame=tokens_per_frame,
-                              device=device, dtype=dtype)
+                              context=context, device=device, dtype=dtype)
     if not head_slopes:
         return mask
     mask = per_head(mask, num_heads)

@@ -54,17 +54,23 @@ def decoder_layer(feature_dim: int, num_heads: int, dropout: float) -> nn.Transf
 class BiasedMasks:
     """Builds the float ``attn_mask``s of Eq. 11 for a batch, in the dtype of the queries."""
 
-    def __init__(self, num_heads: int, period: int, head_slopes: bool = True) -> None:
+    def __init__(
+        self, num_heads: int, period: int, head_slopes: bool = True, context: int | None = None
+    ) -> None:
         self.num_heads, self.period, self.head_slopes = num_heads, period, head_slopes
+        self.context = context  # bounded left context in frames (None: unbounded, the paper)
 
     def __call__(
-        self, queries: torch.Tensor, num_keys: int, *, tokens_per_frame: int = 1
+        self, queries: torch.Tensor, num_keys: int, *, tokens_per_frame: int = 1, window: bool = False
     ) -> torch.Tensor:
+        """Eq. 11 for the queries' frames against ``num_keys`` keys. ``window=True``: the queries
+        are the *last* frames covered by the keys (a streaming chunk against its cached history)."""
         batch, length = queries.shape[:2]
         return alignment_mask(
             length, num_keys, self.period, num_heads=self.num_heads,
             batch_size=batch if self.head_slopes else None, head_slopes=self.head_slopes,
-            tokens_per_frame=tokens_per_frame, device=queries.device, dtype=_mask_dtype(queries),
+            tokens_per_frame=tokens_per_frame, window=window, context=self.context,
+            device=queries.device, dtype=_mask_dtype(queries),
         )
 
     def own_tokens(self, queries: torch.Tensor, num_keys: int, tokens_per_frame: int) -> torch.Tensor:
@@ -98,6 +104,8 @@ class SpeakerEncoder(nn.Module):
         head_slopes: multiply the bias by per-head ALiBi slopes (RF); False uses Eq. 11 as written.
         audio_attention: ``"mim"`` (Eq. 11, frame i sees speech tokens of frames <= i with the
             alignment bias) or ``"own_tokens"`` (RF ``enc_dec_mask``: only the frame's own tokens).
+        context_frames: bounded left context of every attention, in frames (None: unbounded).
+            Needed for constant-cost streaming (``zoo.common.streaming.SpeakerEncoderStream``).
     """
 
     def __init__(
@@ -111,8 +119,11 @@ class SpeakerEncoder(nn.Module):
         dropout: float = 0.1,
         head_slopes: bool = True,
         audio_attention: str = "mim",
+        context_frames: int | None = None,
     ) -> None:
         super().__init__()
+        if context_frames is not None and (int(context_frames) != context_frames or context_frames < 1):
+            raise ValueError(f"context_frames must be None or a positive integer, got {context_frames!r}")
         if video_encoder is None and audio_encoder is None:
             raise ValueError("SpeakerEncoder needs at least one modality: use_video and use_audio are both off")
         if feature_dim % num_heads or feature_dim % 2:
@@ -129,10 +140,11 @@ class SpeakerEncoder(nn.Module):
             raise ValueError(f"audio_attention must be one of {AUDIO_ATTENTION}, got {audio_attention!r}")
         self.feature_dim, self.period = feature_dim, period
         self.audio_attention = audio_attention
+        self.context_frames = context_frames
         self.video_encoder = video_encoder
         self.audio_encoder = audio_encoder
         self.ppe = PeriodicPositionalEncoding(feature_dim, period, dropout=dropout)
-        self.masks = BiasedMasks(num_heads, period, head_slopes)
+        self.masks = BiasedMasks(num_heads, period, head_slopes, context_frames)
         self.video_layer = decoder_layer(feature_dim, num_heads, dropout) if self.use_video else None
         self.fusion_layer1 = decoder_layer(feature_dim, num_heads, dropout)
         self.fusion_layer2 = decoder_layer(feature_dim, num_heads, dropout)

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 # Realism (FID/FVD/IS/Delta-IS/SSIM), CMM-Net AU curves, DyadGAN sequence metrics.
-from zoo.metrics.au_rules import au_from_blendshapes, au_from_landmarks  # noqa: E402
+from datamodules.features.au_rules import au_from_blendshapes, au_from_landmarks  # noqa: E402
 from zoo.metrics.dyadic import (  # noqa: E402
     SampleDiversity,
     SequenceJerk,

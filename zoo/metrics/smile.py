@@ -10,7 +10,7 @@ The paper does not state the window's alignment, its edge handling, or the norm;
 centred moving average with edge frames replicated (curve length unchanged) and an L1 sum over
 frames, which has the paper's scale (distances of ~2 on the 0..5 scale for T = 32). Smoothing and
 averaging are linear, so their order does not matter. Intensities come from
-:mod:`zoo.metrics.au_rules` (blendshapes or landmarks) or any other estimator, the same on both
+:mod:`datamodules.features.au_rules` (blendshapes or landmarks) or any other estimator, the same on both
 sides.
 """
 
@@ -25,7 +25,7 @@ from einops import rearrange
 from torch import Tensor
 from torchmetrics import Metric
 
-from zoo.metrics.au_rules import (
+from datamodules.features.au_rules import (
     BLENDSHAPE_AU_RULES,
     LANDMARK_AU_RULES,
     au_from_blendshapes,

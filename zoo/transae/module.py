@@ -15,7 +15,9 @@ K-sample REACT protocol (its S-MSE / FRDiv is 0 by construction, paper Table 2).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -26,6 +28,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from datamodules.features.face_state import EXPRESSION, FACE_STATE_DIM, POSE
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
+from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.transae.nets import TransAENet
 
 __all__ = ["TransAE", "reactface_adamw", "LOSSES"]
@@ -250,6 +253,19 @@ class TransAE(L.LightningModule):
             if key in batch:
                 result[key] = batch[key]
         return result
+
+    @classmethod
+    def add_generate_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """``facezoo generate`` inputs: --speaker-video, --speaker-audio and rendering options."""
+        add_react_generate_arguments(parser)
+
+    def generate_to_files(self, args: argparse.Namespace, out_dir: Path) -> list[Path]:
+        """Writes ``<stem>_reactions.npy`` (K, T, 58) and the speaker | reactions mp4."""
+        def run(video, audio, k):
+            return self.generate(video if self.net.use_video else None, audio, k,
+                                 num_frames=video.shape[1])
+
+        return react_generate_to_files(self, args, out_dir, run, needs_audio=self.net.use_audio)
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):

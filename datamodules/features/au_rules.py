@@ -71,6 +71,7 @@ BLENDSHAPE_AU_RULES: dict[str, tuple[tuple[str, ...], ...]] = {
     "AU12": (("mouthSmileLeft", "mouthSmileRight"),),                # lip corner puller
     "AU14": (("mouthDimpleLeft", "mouthDimpleRight"),),              # dimpler
     "AU15": (("mouthFrownLeft", "mouthFrownRight"),),                # lip corner depressor
+    "AU16": (("mouthLowerDownLeft", "mouthLowerDownRight"),),        # lower lip depressor
     "AU17": (("mouthShrugLower",),),                                 # chin raiser
     "AU18": (("mouthPucker",),),                                     # lip pucker
     "AU20": (("mouthStretchLeft", "mouthStretchRight"),),            # lip stretcher

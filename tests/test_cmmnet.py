@@ -1,0 +1,175 @@
+"""CMM-Net: network shapes (paper Sec. 4.1), each loss, the phase schedule, generation, bad input."""
+
+from __future__ import annotations
+
+import argparse
+
+import cv2
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.features.rig import FaceRig
+from zoo.cmmnet import CMMNet
+from zoo.cmmnet.nets import (
+    ConditionalLSTM,
+    ConvDecoder,
+    ConvEncoder,
+    MultiModeLSTM,
+    PatchDiscriminator,
+    UNetTranslator,
+    pull_loss,
+    push_loss,
+)
+
+T = 4
+
+
+def small(**kw) -> CMMNet:
+    args = dict(base_channels=4, translator_channels=4, discriminator_channels=4, lstm_hidden=16, label_dim=4,
+                latent_dim=8, num_modes=3)
+    args.update(kw)
+    return CMMNet(**args)
+
+
+class Sequences(Dataset):
+    def __init__(self, n: int = 4) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.video = torch.rand(n, T, 3, 64, 64, generator=g) * 2 - 1
+        self.marks = (torch.rand(n, T, 1, 64, 64, generator=g) > 0.9).float()
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"video": self.video[i], "neutral": self.video[i, 0], "landmark_images": self.marks[i],
+                "label": torch.tensor(i % 2)}
+
+
+def test_paper_network_shapes():
+    enc, dec = ConvEncoder(1, 100), ConvDecoder(1, 100)
+    mu, logvar = enc(torch.rand(2, 1, 64, 64))
+    assert mu.shape == logvar.shape == (2, 100)  # 64x64 -> 1x1x100 (Sec. 4.1)
+    assert dec(mu).shape == (2, 1, 64, 64)
+    assert UNetTranslator()(torch.rand(2, 1, 64, 64), torch.rand(2, 3, 64, 64)).shape == (2, 3, 64, 64)
+    assert PatchDiscriminator()(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)).shape == (2, 1, 6, 6)
+    h = ConditionalLSTM(100)(mu, torch.tensor([0, 1]), 32)
+    assert h.shape == (2, 32, 100)
+    assert torch.allclose(h, mu[:, None].expand(-1, 32, -1))  # zero-initialised head: starts at h_0
+    modes = MultiModeLSTM(3, 100)(h)
+    assert modes.shape == (2, 3, 32, 100)
+    with pytest.raises(ValueError, match="encoder input"):
+        enc(torch.rand(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="label"):
+        ConditionalLSTM(100)(mu, torch.tensor([0, 2]), 4)
+    with pytest.raises(ValueError, match="num_modes"):
+        MultiModeLSTM(1, 100)
+
+
+def test_pull_and_push_losses_hand_computed():
+    h = torch.zeros(1, 2, 3)
+    modes = torch.zeros(1, 2, 2, 3)
+    modes[0, 0, :, 0], modes[0, 1, :, 0] = 1.0, 3.0  # mode average 2 along x: ||h - h*|| = 2
+    assert pull_loss(h, modes).item() == pytest.approx(2.0)
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # both modes recognised with p = e^2 / (e^2 + 1)
+    assert push_loss(logits).item() == pytest.approx(-np.log(np.exp(2) / (np.exp(2) + 1)))
+    assert push_loss(logits.flip(-1)).item() == pytest.approx(-np.log(1 / (np.exp(2) + 1)))
+
+
+def test_phase_schedule(monkeypatch):
+    model = small(phases=["vae", "clstm", "multimode", "translation"], phase_epochs=[2, 1, 1, 3])
+    seen = []
+    for epoch in range(9):
+        monkeypatch.setattr(CMMNet, "current_epoch", property(lambda self, e=epoch: e))
+        seen.append(model.phase)
+    assert seen == ["vae", "vae", "clstm", "multimode", "translation", "translation", "translation",
+                    "translation", "translation"]
+    with pytest.raises(ValueError, match="phase_epochs"):
+        small(phases=["vae"], phase_epochs=[1, 2])
+    with pytest.raises(ValueError, match="phases"):
+        small(variant="cranet", phases=["translation"], phase_epochs=[1])
+    with pytest.raises(ValueError, match="variant"):
+        small(variant="videogan")
+
+
+def _changed(before: dict, model: CMMNet) -> set[str]:
+    return {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(before[name], p.detach())}
+
+
+@pytest.mark.parametrize("variant,phase,trained", [
+    ("cmmnet", "vae", {"encoder", "decoder"}),
+    ("cmmnet", "clstm", {"encoder", "decoder", "clstm"}),
+    ("cmmnet", "multimode", {"encoder", "decoder", "clstm", "modes"}),
+    ("cmmnet", "translation", {"translator", "discriminator"}),
+    ("cranet", "clstm", {"encoder", "decoder", "clstm", "discriminator"}),
+])
+def test_each_phase_trains_its_modules(variant, phase, trained, tmp_path):
+    L.seed_everything(0)
+    model = small(variant=variant, phases=[phase], phase_epochs=[1])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = L.Trainer(max_steps=2 if phase == "translation" else 1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        limit_val_batches=0)
+    trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+    changed = _changed(before, model)
+    assert changed == trained
+    logged = trainer.callback_metrics
+    assert torch.isfinite(logged["train/loss"])
+    if phase == "multimode":
+        assert {"train/pull", "train/push"} <= set(logged)
+
+
+def test_generate_shapes_and_errors():
+    model = small()
+    data = Sequences(2)
+    neutral, marks = data.video[:, 0], data.marks[:, 0]
+    videos = model.generate(neutral, "spontaneous", 2, marks, num_frames=5)
+    assert videos.shape == (2, 2, 5, 3, 64, 64) and videos.abs().max() <= 1
+    assert model.generate(neutral, torch.tensor([0, 1]), None, marks, 5, include_conditional=True).shape[1] == 4
+    conditional, modes = model.generate_landmarks(marks, 1, 5)
+    assert conditional.shape == (2, 5, 1, 64, 64) and modes.shape == (2, 3, 5, 1, 64, 64)
+    with pytest.raises(ValueError, match="k: expected 1..3"):
+        model.generate(neutral, 0, 4, marks)
+    with pytest.raises(ValueError, match="neutral_landmark_image"):
+        model.generate(neutral, 0, 1)
+    with pytest.raises(ValueError, match="label"):
+        model.generate(neutral, "happy", 1, marks)
+    with pytest.raises(ValueError, match="neutral_image"):
+        model.generate(neutral[:, :, :32], 0, 1, marks)
+    cranet = small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1])
+    copies = cranet.generate(neutral, 1, 3, num_frames=5)
+    assert copies.shape == (2, 3, 5, 3, 64, 64) and torch.equal(copies[:, 0], copies[:, 2])
+
+
+def test_media_and_image_pairs():
+    model = small()
+    batch = next(iter(DataLoader(Sequences(2), batch_size=2)))
+    fake, real = model.image_pairs(batch)
+    assert fake.shape == real.shape == (2 * T, 3, 64, 64) and fake.dtype == torch.uint8
+    media = model.media_samples(batch)
+    (name, video), = media.items()
+    assert name in ("cmmnet_posed", "cmmnet_spontaneous")
+    assert video.shape == (T, 128, 64 * 5, 3) and video.dtype == np.uint8  # faces: real+cond+3; marks: 5 rows
+
+
+def test_generate_to_files(tmp_path):
+    model = small()
+    points = FaceRig.landmarks_2d(np.zeros(58), None, 128)
+    image = np.full((128, 128, 3), 128, np.uint8)
+    cv2.imwrite(str(tmp_path / "face.png"), image)
+    np.save(tmp_path / "face.npy", points)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--num-samples", type=int, default=2)
+    CMMNet.add_generate_arguments(parser)
+    args = parser.parse_args(["--neutral-image", str(tmp_path / "face.png"), "--neutral-landmarks",
+                              str(tmp_path / "face.npy"), "--label", "posed", "--num-frames", "6", "--grid"])
+    out = tmp_path / "out"
+    out.mkdir()
+    written = model.generate_to_files(args, out)
+    assert [p.name for p in written] == ["posed_mode1.mp4", "posed_mode2.mp4", "posed_grid.png"]
+    assert cv2.imread(str(written[-1])).shape == (2 * 64, 6 * 64, 3)
+    bad = parser.parse_args(["--neutral-image", str(tmp_path / "face.png")])
+    with pytest.raises(ValueError, match="--neutral-landmarks"):
+        model.generate_to_files(bad, out)

@@ -1,0 +1,506 @@
+"""CMM-Net (Wang et al., "Every Smile is Unique", CVPR 2018) and its CRA-Net baseline as one
+LightningModule.
+
+Losses (paper Sec. 3; sums in the paper, means here so weights do not depend on the batch):
+
+* VAE (phase ``vae``): BCE of decoded landmark images (summed over pixels, mean over images)
+  + ``kl_weight`` x KL(q(h|y) || N(0, I)).
+* conditional LSTM (phase ``clstm``, Eq. 1): BCE of the decoded sequence against y_1..y_T, the
+  KL of h_0, and ``vae_weight`` x the VAE loss on the same frames (the VAE is fine-tuned).
+* multi-mode (phase ``multimode``): the above + ``pull_weight`` x Eq. 2 + ``push_weight`` x
+  Eq. 3, the mode discriminator cooperating with the K LSTMs (both minimise the push CE).
+* translation (phase ``translation``, Eq. 4-6, fed ground-truth landmark images):
+  D: BCE(D([z_0, z_t]), 1) + BCE(D([z_0, G(y_t, z_0)]), 0) per patch; G: ``l1_weight`` x
+  L1(G, z_t) + BCE(D([z_0, G]), 1) (non-saturating form of Eq. 6, as pix2pix).
+
+``variant: cranet`` is the paper's CRA-Net baseline (Sec. 4.1): the same encoder / conditional
+LSTM / decoder on face images (L1 reconstruction, tanh output), with the pair discriminator on
+the generated frames; its phases are ``vae`` and ``clstm``. It is deterministic (mean h_0), so
+its K "modes" are copies.
+
+Schedule (Sec. 3.5): ``phases`` run in order for ``phase_epochs`` epochs each (paper: vae 50,
+clstm 20, multimode 10, translation 20) inside one ``fit``; pass one phase to run it alone
+(e.g. ``phases: [translation]``), usually after loading the earlier phases' checkpoint with
+``--ckpt_path`` or ``init_from``. After the last phase's epochs it keeps training that phase.
+
+Manual optimisation (conventions note Sec. 3): optimisers are, in order, the recurrent part
+(encoder, decoder, LSTMs, mode discriminator), the translator G, and the discriminator D;
+``global_step`` counts every optimiser step (two per translation batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from lightning.pytorch.cli import OptimizerCallable
+
+from zoo.cmmnet.nets import (
+    ConditionalLSTM,
+    ConvDecoder,
+    ConvEncoder,
+    MultiModeLSTM,
+    PatchDiscriminator,
+    UNetTranslator,
+    pull_loss,
+    push_loss,
+    reparameterise,
+)
+
+__all__ = ["CMMNet", "PHASES", "VARIANTS", "pix2pix_adam"]
+
+VARIANTS = ("cmmnet", "cranet")
+PHASES = {"cmmnet": ("vae", "clstm", "multimode", "translation"), "cranet": ("vae", "clstm")}
+LABEL_NAMES = ("posed", "spontaneous")
+
+
+def pix2pix_adam(params: Iterable) -> torch.optim.Optimizer:
+    """pix2pix's Adam (lr 2e-4, betas 0.5 / 0.999); CMM-Net does not state its optimiser."""
+    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class CMMNet(L.LightningModule):
+    """Landmark VAE + conditional LSTM + K multi-mode LSTMs + landmark-to-face translator.
+
+    Args:
+        variant: ``cmmnet`` or ``cranet`` (baseline, Sec. 4.1).
+        phases, phase_epochs: the training schedule (see module docstring).
+        latent_dim: VAE embedding size (paper: 100).
+        num_modes: K (paper Sec. 4.2: 3).
+        num_classes: smile classes (posed, spontaneous).
+        base_channels: width of the VAE convolutions (paper 64).
+        translator_channels, discriminator_channels: widths of G and D (paper 64).
+        lstm_hidden, lstm_layers, label_dim: recurrent sizes (not in the paper).
+        kl_weight, vae_weight, pull_weight, push_weight: loss weights (not in the paper).
+        l1_weight: L1 weight against the adversarial term (pix2pix's 100; not in the paper).
+        skip_connections: U-Net skips in the translator.
+        translation_frames: frames per sequence used in a translation step (None = all T).
+        optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
+    """
+
+    def __init__(
+        self,
+        variant: str = "cmmnet",
+        phases: list[str] | None = None,
+        phase_epochs: list[int] | None = None,
+        latent_dim: int = 100,
+        num_modes: int = 3,
+        num_classes: int = 2,
+        base_channels: int = 64,
+        translator_channels: int = 64,
+        discriminator_channels: int = 64,
+        lstm_hidden: int = 256,
+        lstm_layers: int = 1,
+        label_dim: int = 16,
+        kl_weight: float = 1.0,
+        vae_weight: float = 1.0,
+        pull_weight: float = 1.0,
+        push_weight: float = 1.0,
+        l1_weight: float = 100.0,
+        adversarial_weight: float = 1.0,
+        skip_connections: bool = True,
+        translation_frames: int | None = None,
+        optimizer: OptimizerCallable = pix2pix_adam,
+        optimizer_g: OptimizerCallable = pix2pix_adam,
+        optimizer_d: OptimizerCallable = pix2pix_adam,
+    ) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
+        phases = list(phases) if phases is not None else list(PHASES[variant])
+        phase_epochs = list(phase_epochs) if phase_epochs is not None else (
+            [50, 20, 10, 20] if variant == "cmmnet" else [50, 20])
+        unknown = [p for p in phases if p not in PHASES[variant]]
+        if not phases or unknown:
+            raise ValueError(f"phases: expected a non-empty list from {PHASES[variant]} for variant {variant!r}, got {phases}")
+        if len(phase_epochs) != len(phases) or any(int(e) < 1 for e in phase_epochs):
+            raise ValueError(f"phase_epochs: expected {len(phases)} positive epoch counts (one per phase), got {phase_epochs}")
+        for name, value in dict(kl_weight=kl_weight, vae_weight=vae_weight, pull_weight=pull_weight,
+                                push_weight=push_weight, l1_weight=l1_weight,
+                                adversarial_weight=adversarial_weight).items():
+            if value < 0:
+                raise ValueError(f"{name}: expected >= 0, got {value}")
+        if translation_frames is not None and translation_frames < 1:
+            raise ValueError(f"translation_frames: expected >= 1 or None, got {translation_frames}")
+        self.save_hyperparameters(ignore=["optimizer", "optimizer_g", "optimizer_d"])
+        self.hparams["phases"], self.hparams["phase_epochs"] = phases, [int(e) for e in phase_epochs]
+        self.automatic_optimization = False
+        self.optimizer, self.optimizer_g, self.optimizer_d = optimizer, optimizer_g, optimizer_d
+        channels = 1 if variant == "cmmnet" else 3
+        self.encoder = ConvEncoder(channels, latent_dim, base_channels)
+        self.decoder = ConvDecoder(channels, latent_dim, base_channels)
+        self.clstm = ConditionalLSTM(latent_dim, num_classes, label_dim, lstm_hidden, lstm_layers)
+        self.discriminator = PatchDiscriminator(discriminator_channels)
+        if variant == "cmmnet":
+            self.modes = MultiModeLSTM(num_modes, latent_dim, lstm_hidden)
+            self.translator = UNetTranslator(translator_channels, skip_connections)
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def phase(self) -> str:
+        """The phase of the current epoch (the last phase once the schedule is over)."""
+        bounds = np.cumsum(self.hparams.phase_epochs)
+        index = int(np.searchsorted(bounds, self.current_epoch, side="right"))
+        return self.hparams.phases[min(index, len(bounds) - 1)]
+
+    @property
+    def is_cranet(self) -> bool:
+        return self.hparams.variant == "cranet"
+
+    # ------------------------------------------------------------------ batch
+    def _inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(targets (B, T, C, S, S), neutral face (B, 3, S, S), frames (B, T, 3, S, S), label (B,))."""
+        if not isinstance(batch, Mapping):
+            raise ValueError(f"CMMNet expects a dict batch (NEMODataModule), got {type(batch).__name__}")
+        for key in ("video", "neutral", "landmark_images", "label"):
+            if key not in batch:
+                raise ValueError(f"batch has no '{key}' (keys: {sorted(batch)}); CMMNet needs NEMODataModule batches")
+        video, label = batch["video"], batch["label"]
+        targets = video if self.is_cranet else batch["landmark_images"]
+        return targets, batch["neutral"], video, label
+
+    # ------------------------------------------------------------------ pieces
+    def reconstruction(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-image sum over pixels, mean over images: BCE (landmarks) or L1 (CRA-Net faces)."""
+        if self.is_cranet:
+            error = (torch.tanh(logits) - target).abs()
+        else:
+            error = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return error.flatten(1).sum(dim=1).mean()
+
+    @staticmethod
+    def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(dim=1).mean()
+
+    def vae_losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """VAE on single images (N, C, S, S)."""
+        mu, logvar = self.encoder(images)
+        z = reparameterise(mu, logvar) if self.training else mu
+        return {"vae_reconstruction": self.reconstruction(self.decoder(z), images), "vae_kl": self.kl(mu, logvar)}
+
+    def embed_sequence(self, first: torch.Tensor, label: torch.Tensor, steps: int) -> tuple[torch.Tensor, ...]:
+        """h_0 statistics and h_1..h_T (B, T, D) from the first frame's image."""
+        mu, logvar = self.encoder(first)
+        h0 = reparameterise(mu, logvar) if self.training else mu
+        return mu, logvar, self.clstm(h0, label, steps)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """Embeddings (..., D) -> logits (..., C, S, S)."""
+        lead = h.shape[:-1]
+        return self.decoder(h.reshape(-1, h.shape[-1])).reshape(*lead, *self.decoder_output_shape)
+
+    @property
+    def decoder_output_shape(self) -> tuple[int, int, int]:
+        return (3 if self.is_cranet else 1, 64, 64)
+
+    def recurrent_losses(self, targets: torch.Tensor, label: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        steps = targets.shape[1]
+        mu, logvar, h = self.embed_sequence(targets[:, 0], label, steps)
+        logits = self.decode(h)
+        losses = {"sequence_reconstruction": self.reconstruction(rearrange(logits, "b t c h w -> (b t) c h w"),
+                                                                 rearrange(targets, "b t c h w -> (b t) c h w")),
+                  "h0_kl": self.kl(mu, logvar)}
+        if self.hparams.vae_weight > 0:
+            vae = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
+            losses.update(vae)
+        if phase == "multimode":
+            modes = self.modes(h)
+            losses["pull"] = pull_loss(h, modes)
+            losses["push"] = push_loss(self.modes.mode_logits(modes))
+        losses["_logits"] = logits
+        return losses
+
+    def weighted(self, losses: dict[str, torch.Tensor], phase: str) -> torch.Tensor:
+        hp = self.hparams
+        if phase == "vae":
+            return losses["vae_reconstruction"] + hp.kl_weight * losses["vae_kl"]
+        total = losses["sequence_reconstruction"] + hp.kl_weight * losses["h0_kl"]
+        if "vae_reconstruction" in losses:
+            total = total + hp.vae_weight * (losses["vae_reconstruction"] + hp.kl_weight * losses["vae_kl"])
+        if phase == "multimode":
+            total = total + hp.pull_weight * losses["pull"] + hp.push_weight * losses["push"]
+        return total
+
+    def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None):
+        """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset."""
+        steps = frames.shape[1]
+        k = self.hparams.translation_frames
+        if self.training and k is not None and k < steps:
+            chosen = torch.stack([torch.randperm(steps, device=frames.device)[:k] for _ in range(frames.shape[0])])
+            pick = lambda x: torch.gather(x, 1, chosen.view(*chosen.shape, 1, 1, 1).expand(-1, -1, *x.shape[2:]))  # noqa: E731
+            frames = pick(frames)
+            landmarks = pick(landmarks) if landmarks is not None else None
+            steps = k
+        flat = lambda x: rearrange(x, "b t c h w -> (b t) c h w")  # noqa: E731
+        z0 = repeat(neutral, "b c h w -> (b t) c h w", t=steps)
+        return z0, flat(frames), flat(landmarks) if landmarks is not None else None
+
+    @staticmethod
+    def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+        """Eq. 5 per patch: one label per pixel of the coarsest map (Sec. 3.4)."""
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        targets, neutral, frames, label = self._inputs(batch)
+        phase = self.phase
+        optimizers = self.optimizers()
+        opt_main, opt_d = optimizers[0], optimizers[-1]
+        logs: dict[str, torch.Tensor] = {}
+        if phase == "translation":
+            z0, real, landmarks = self._pairs(neutral, frames, targets)
+            fake = self.translator(landmarks, z0)
+            logs.update(self._adversarial_step(z0, real, fake, optimizers[1], opt_d, reconstruction="l1"))
+        else:
+            if phase == "vae":
+                losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
+            else:
+                losses = self.recurrent_losses(targets, label, phase)
+            logits = losses.pop("_logits", None)
+            loss = self.weighted(losses, phase)
+            if self.is_cranet and phase == "clstm" and self.hparams.adversarial_weight > 0:
+                # CRA-Net: a discriminator "on top of the generated images" (Sec. 4.1)
+                z0, real, fake = self._pairs(neutral, frames, torch.tanh(logits))
+                self._discriminator_step(z0, real, fake, opt_d, logs)
+                loss = loss + self.hparams.adversarial_weight * self.gan_loss(self.discriminator(z0, fake), True)
+            opt_main.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt_main.step()
+            logs.update({k: v.detach() for k, v in losses.items()}, loss=loss.detach())
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=True,
+                      batch_size=targets.shape[0])
+        self.log("train/phase", float(self.hparams.phases.index(phase)), on_step=True, on_epoch=False,
+                 batch_size=targets.shape[0])
+
+    def _discriminator_step(self, z0, real, fake, opt_d, logs: dict) -> None:
+        with self.toggled_optimizer(opt_d):
+            d_loss = 0.5 * (self.gan_loss(self.discriminator(z0, real), True)
+                            + self.gan_loss(self.discriminator(z0, fake.detach()), False))
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+        logs["discriminator"] = d_loss.detach()
+
+    def _adversarial_step(self, z0, real, fake, opt_g, opt_d, reconstruction: str) -> dict[str, torch.Tensor]:
+        logs: dict[str, torch.Tensor] = {}
+        self._discriminator_step(z0, real, fake, opt_d, logs)
+        with self.toggled_optimizer(opt_g):
+            l1 = (fake - real).abs().mean()
+            adversarial = self.gan_loss(self.discriminator(z0, fake), True)
+            g_loss = self.hparams.l1_weight * l1 + self.hparams.adversarial_weight * adversarial
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+        logs.update(translation_l1=l1.detach(), generator_adversarial=adversarial.detach(), loss=g_loss.detach())
+        return logs
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def _evaluate(self, batch: Mapping[str, Any], stage: str) -> None:
+        targets, neutral, frames, label = self._inputs(batch)
+        phase = self.phase
+        losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
+        if phase != "vae":
+            recurrent = self.recurrent_losses(targets, label, phase)
+            recurrent.pop("_logits")
+            losses.update(recurrent)
+        logs = dict(losses, loss=self.weighted(losses, phase))
+        if not self.is_cranet:
+            z0, real, landmarks = self._pairs(neutral, frames, targets)
+            fake = self.translator(landmarks, z0)
+            logs["translation_l1"] = (fake - real).abs().mean()
+            if phase == "translation":
+                logs["loss"] = logs["translation_l1"]
+            _, modes = self.generate_landmarks(targets[:, 0], label, num_frames=targets.shape[1])
+            k = modes.shape[1]
+            # mean pairwise L1 between the K modes' landmark images: 0 when the modes coincide
+            gaps = [(modes[:, i] - modes[:, j]).abs().mean() for i in range(k) for j in range(i + 1, k)]
+            logs["mode_gap"] = torch.stack(gaps).mean()
+        self.log_dict({f"{stage}/{k}": v for k, v in logs.items()}, on_epoch=True, sync_dist=True,
+                      batch_size=targets.shape[0])
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    # ------------------------------------------------------------------ generation
+    def _check_label(self, label: torch.Tensor | int | str, batch: int) -> torch.Tensor:
+        if isinstance(label, str):
+            if label not in LABEL_NAMES:
+                raise ValueError(f"label: expected one of {LABEL_NAMES} or a class index, got {label!r}")
+            label = LABEL_NAMES.index(label)
+        label = torch.as_tensor(label, device=self.device)
+        if label.ndim == 0:
+            label = label.expand(batch)
+        if label.shape != (batch,) or label.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"label: expected an int, a name or an integer tensor ({batch},), got {label.dtype} {tuple(label.shape)}")
+        return label.long()
+
+    @torch.no_grad()
+    def generate_landmarks(self, neutral_landmark_image: torch.Tensor, label, num_frames: int = 32):
+        """Landmark-image probabilities: conditional (B, T, 1, S, S) and modes (B, K, T, 1, S, S)."""
+        if self.is_cranet:
+            raise ValueError("generate_landmarks: CRA-Net generates faces directly, it has no landmark images")
+        label = self._check_label(label, neutral_landmark_image.shape[0])
+        was_training = self.training
+        self.eval()
+        try:
+            mu, _ = self.encoder(neutral_landmark_image.float())
+            h = self.clstm(mu, label, num_frames)
+            conditional = torch.sigmoid(self.decode(h))
+            modes = torch.sigmoid(self.decode(self.modes(h)))
+        finally:
+            self.train(was_training)
+        return conditional, modes
+
+    @torch.no_grad()
+    def generate(self, neutral_image: torch.Tensor, label, k: int | None = None,
+                 neutral_landmark_image: torch.Tensor | None = None, num_frames: int = 32,
+                 include_conditional: bool = False) -> torch.Tensor:
+        """K smile videos (B, K, T, 3, S, S) in [-1, 1] from neutral faces (B, 3, S, S) in [-1, 1].
+
+        ``label``: 0 / "posed" or 1 / "spontaneous" (an int, a name or a (B,) tensor).
+        ``neutral_landmark_image`` (B, 1, S, S) {0, 1}: the landmark image of the neutral face
+        (CMM-Net; from :func:`datamodules.smile.eye_alignment` + ``landmark_image``).
+        ``k``: modes to return (default all K); ``include_conditional`` prepends the conditional
+        LSTM's video (the paper's "bottom" row of Fig. 6).
+        """
+        if not isinstance(neutral_image, torch.Tensor) or neutral_image.ndim != 4 or neutral_image.shape[1:] != (3, 64, 64):
+            raise ValueError(f"neutral_image: expected (B, 3, 64, 64) in [-1, 1], got "
+                             f"{tuple(neutral_image.shape) if isinstance(neutral_image, torch.Tensor) else type(neutral_image).__name__}")
+        if num_frames < 1:
+            raise ValueError(f"num_frames: expected >= 1, got {num_frames}")
+        batch = neutral_image.shape[0]
+        if self.is_cranet:
+            k = 1 if k is None else k
+            if k < 1:
+                raise ValueError(f"k: expected >= 1, got {k}")
+        else:
+            k = self.hparams.num_modes if k is None else k
+            if not 1 <= k <= self.hparams.num_modes:
+                raise ValueError(f"k: expected 1..{self.hparams.num_modes} (the model's num_modes), got {k}")
+        label = self._check_label(label, batch)
+        was_training = self.training
+        self.eval()
+        try:
+            if self.is_cranet:
+                mu, _ = self.encoder(neutral_image.float())
+                video = torch.tanh(self.decode(self.clstm(mu, label, num_frames)))
+                return repeat(video, "b t c h w -> b k t c h w", k=k + int(include_conditional)).contiguous()
+            if neutral_landmark_image is None:
+                raise ValueError("neutral_landmark_image: CMM-Net needs the landmark image of the neutral face "
+                                 "(B, 1, 64, 64); see datamodules.smile.eye_alignment")
+            conditional, modes = self.generate_landmarks(neutral_landmark_image, label, num_frames)
+            sequences = modes[:, :k]
+            if include_conditional:
+                sequences = torch.cat([conditional[:, None], sequences], dim=1)
+            kk = sequences.shape[1]
+            z0 = repeat(neutral_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
+            faces = self.translator(rearrange(sequences, "b k t c h w -> (b k t) c h w"), z0)
+        finally:
+            self.train(was_training)
+        return rearrange(faces, "(b k t) c h w -> b k t c h w", b=batch, k=kk).contiguous()
+
+    def image_pairs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(generated, real) uint8 (N, 3, S, S) frames for the realism callback: the conditional
+        path's video against the real sequence, frame by frame (SSIM, IS, Delta-IS)."""
+        targets, neutral, frames, label = self._inputs(batch)
+        video = self.generate(neutral, label, 1, None if self.is_cranet else targets[:, 0], frames.shape[1],
+                              include_conditional=not self.is_cranet)[:, 0]
+        flat = lambda x: rearrange(_to_uint8(x), "b t c h w -> (b t) c h w")  # noqa: E731
+        return flat(video), flat(frames)
+
+    def media_samples(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """A video of the first sequence: real | conditional | modes, faces over landmark images."""
+        targets, neutral, frames, label = self._inputs(batch)
+        one = slice(0, 1)
+        videos = self.generate(neutral[one], label[one], None, None if self.is_cranet else targets[one, 0],
+                               frames.shape[1], include_conditional=not self.is_cranet)[0]
+        faces = torch.cat([frames[0][None], videos], dim=0)  # (1 + K', T, 3, S, S)
+        rows = [rearrange(_to_uint8(faces), "k t c h w -> t h (k w) c")]
+        if not self.is_cranet:
+            conditional, modes = self.generate_landmarks(targets[one, 0], label[one], frames.shape[1])
+            marks = torch.cat([targets[one], conditional, modes[0]], dim=0)  # (2 + K, T, 1, S, S)
+            rows.append(repeat(_to_uint8(marks * 2 - 1), "k t 1 h w -> t h (k w) c", c=3))
+        return {f"{self.hparams.variant}_{LABEL_NAMES[int(label[0])]}": torch.cat(rows, dim=1).cpu().numpy()}
+
+    # ------------------------------------------------------------------ facezoo generate
+    @classmethod
+    def add_generate_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--neutral-image", type=Path, required=True, help="image of a neutral face (png/jpg)")
+        parser.add_argument("--neutral-landmarks", type=Path, default=None,
+                            help="(68, 2) .npy iBUG landmarks of that face in its pixels (CMM-Net needs them)")
+        parser.add_argument("--label", choices=LABEL_NAMES, default="spontaneous", help="smile class")
+        parser.add_argument("--num-frames", type=int, default=32, help="frames per video (default 32, the paper's T)")
+        parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the written mp4s")
+        parser.add_argument("--grid", action="store_true", help="also write one png grid (modes x frames)")
+
+    def generate_to_files(self, args: argparse.Namespace, out_dir: Path) -> list[Path]:
+        import cv2
+
+        from datamodules.features.drawing import landmark_image
+        from datamodules.features.io import atomic_path, write_video
+        from datamodules.smile import _apply, eye_alignment
+
+        if not args.neutral_image.is_file():
+            raise FileNotFoundError(f"--neutral-image {args.neutral_image}: no such file")
+        image = cv2.imread(str(args.neutral_image), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"--neutral-image {args.neutral_image}: not a readable image")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        marks = None
+        if args.neutral_landmarks is not None:
+            if not args.neutral_landmarks.is_file():
+                raise FileNotFoundError(f"--neutral-landmarks {args.neutral_landmarks}: no such file")
+            points = np.load(args.neutral_landmarks).astype(np.float64)
+            if points.shape != (68, 2):
+                raise ValueError(f"--neutral-landmarks: expected a (68, 2) array, got {points.shape}")
+            # the same eye alignment as the training data (4x supersampled, then area-resized)
+            matrix = eye_alignment(points[None], 256)
+            image = cv2.resize(cv2.warpAffine(image, matrix[0], (256, 256), flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_REPLICATE), (64, 64), interpolation=cv2.INTER_AREA)
+            aligned = (_apply(matrix, points[None]) + 0.5) / 4 - 0.5
+            marks = torch.from_numpy(landmark_image(aligned[0], 64).astype(np.float32))[None, None].to(self.device)
+        elif not self.is_cranet:
+            raise ValueError("--neutral-landmarks is required for CMM-Net (its input is the face's landmark image)")
+        else:
+            image = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
+        face = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(self.device)
+        k = None if self.is_cranet else min(args.num_samples, self.hparams.num_modes)
+        videos = self.generate(face, args.label, k if not self.is_cranet else args.num_samples, marks, args.num_frames)
+        frames = rearrange(_to_uint8(videos[0]), "k t c h w -> k t h w c").cpu().numpy()
+        written = []
+        for i, video in enumerate(frames):
+            path = out_dir / f"{args.label}_mode{i + 1}.mp4"
+            write_video(path, video, fps=args.fps)
+            written.append(path)
+        if args.grid:
+            grid = rearrange(frames, "k t h w c -> (k h) (t w) c")
+            path = out_dir / f"{args.label}_grid.png"
+            with atomic_path(path) as tmp:  # the temporary name keeps the .png suffix
+                if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(grid), cv2.COLOR_RGB2BGR)):
+                    raise RuntimeError(f"{path}: OpenCV could not write the grid")
+            written.append(path)
+        return written
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        recurrent = [*self.encoder.parameters(), *self.decoder.parameters(), *self.clstm.parameters()]
+        if not self.is_cranet:
+            recurrent += list(self.modes.parameters())
+            return [self.optimizer(recurrent), self.optimizer_g(self.translator.parameters()),
+                    self.optimizer_d(self.discriminator.parameters())]
+        return [self.optimizer(recurrent), self.optimizer_d(self.discriminator.parameters())]

@@ -1,0 +1,233 @@
+"""CMM-Net networks (Wang et al., "Every Smile is Unique", CVPR 2018), plain ``nn.Module``s.
+
+Layer tables from the paper's Sec. 4.1 (notes A.6); Conv(k, s, p) = kernel, stride, padding:
+
+* :class:`ConvEncoder` / :class:`ConvDecoder`: the landmark VAE, 4 x Conv(4,2,1) 64-128-256-512
+  (LeakyReLU, BatchNorm but on the first) then two Conv(4,1,0) heads of 100 (mean, log-variance),
+  and the symmetric decoder 512-256-128-64-1 (LeakyReLU + BatchNorm on the first four, sigmoid
+  output: the decoder returns logits, the sigmoid is applied by the caller or by the BCE).
+  The paper's heads are "mean and standard deviation"; a log-variance head is the usual stable
+  parameterisation of the same thing (Kingma & Welling).
+* :class:`ConditionalLSTM`: h_0 and the encoded label in, h_1..h_T out (Sec. 3.2). The paper
+  does not give its inputs per step, hidden size or depth; here each step sees the previous
+  embedding, h_0 and the label embedding, and outputs an offset from h_0 (identity kept).
+* :class:`MultiModeLSTM` + a one-layer mode discriminator (Sec. 3.3): K LSTMs over h_1..h_T,
+  each output an offset from h_t.
+* :class:`UNetTranslator`: 6 x Conv(4,2,1) 64-128-256-512-512-512 (LeakyReLU on the first
+  five, BatchNorm but on the first and last, ReLU on the last), the mirrored decoder (ReLU +
+  BatchNorm, tanh last) with U-Net skips (Sec. 3.4 "U-Net like", pix2pix); 4 input channels
+  (neutral RGB + landmark image), 3 output.
+* :class:`PatchDiscriminator`: 3 x Conv(4,2,1) + 2 x Conv(4,1,1) 64-128-256-512-1 on image pairs
+  (6 channels), LeakyReLU after all but the last, BatchNorm on the middle three (pix2pix
+  ``basic`` with ``n_layers_D 3``); a 6x6 map of logits on 64x64 input.
+
+``base_channels`` scales every width (64 in the paper) so the demo config can train on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+__all__ = [
+    "ConvEncoder",
+    "ConvDecoder",
+    "ConditionalLSTM",
+    "MultiModeLSTM",
+    "UNetTranslator",
+    "PatchDiscriminator",
+    "reparameterise",
+    "check_image",
+]
+
+PAPER_IMAGE_SIZE = 64
+_SLOPE = 0.2  # LeakyReLU slope (DCGAN / pix2pix; the paper does not give it)
+
+
+def check_image(x: torch.Tensor, channels: int, name: str, size: int = PAPER_IMAGE_SIZE) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (channels, size, size):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name}: expected (N, {channels}, {size}, {size}), got {got}")
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+class ConvEncoder(nn.Module):
+    """64x64 image -> (mean, log-variance) of a ``latent_dim`` Gaussian (paper VAE encoder)."""
+
+    def __init__(self, in_channels: int = 1, latent_dim: int = 100, base_channels: int = 64) -> None:
+        super().__init__()
+        widths = [base_channels * m for m in (1, 2, 4, 8)]
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for i, width in enumerate(widths):
+            layers.append(nn.Conv2d(previous, width, 4, 2, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(_SLOPE, inplace=True))
+            previous = width
+        self.features = nn.Sequential(*layers)
+        self.mean = nn.Conv2d(previous, latent_dim, 4, 1, 0)
+        self.logvar = nn.Conv2d(previous, latent_dim, 4, 1, 0)
+        self.in_channels, self.latent_dim = in_channels, latent_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_image(x, self.in_channels, "encoder input")
+        h = self.features(x)
+        return self.mean(h).flatten(1), self.logvar(h).flatten(1)
+
+
+class ConvDecoder(nn.Module):
+    """``latent_dim`` code -> 64x64 logits (paper VAE decoder, symmetric to the encoder)."""
+
+    def __init__(self, out_channels: int = 1, latent_dim: int = 100, base_channels: int = 64) -> None:
+        super().__init__()
+        widths = [base_channels * m for m in (8, 4, 2, 1)]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.LeakyReLU(_SLOPE, inplace=True)]
+        for previous, width in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(previous, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width),
+                       nn.LeakyReLU(_SLOPE, inplace=True)]
+        layers.append(nn.ConvTranspose2d(widths[-1], out_channels, 4, 2, 1))
+        self.net = nn.Sequential(*layers)
+        self.latent_dim = latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"decoder input: expected (N, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.net(z[:, :, None, None])
+
+
+class ConditionalLSTM(nn.Module):
+    """h_0 (B, D) and a class label (B,) -> h_1..h_T (B, T, D) (Sec. 3.2)."""
+
+    def __init__(self, latent_dim: int = 100, num_classes: int = 2, label_dim: int = 16,
+                 hidden_size: int = 256, num_layers: int = 1) -> None:
+        super().__init__()
+        self.label = nn.Embedding(num_classes, label_dim)
+        self.lstm = nn.LSTM(2 * latent_dim + label_dim, hidden_size, num_layers, batch_first=True)
+        self.out = nn.Linear(hidden_size, latent_dim)
+        nn.init.zeros_(self.out.weight)  # starts as "stay neutral": h_t = h_0
+        nn.init.zeros_(self.out.bias)
+        self.num_classes, self.latent_dim = num_classes, latent_dim
+
+    def forward(self, h0: torch.Tensor, label: torch.Tensor, steps: int) -> torch.Tensor:
+        if h0.ndim != 2 or h0.shape[1] != self.latent_dim:
+            raise ValueError(f"h0: expected (B, {self.latent_dim}), got {tuple(h0.shape)}")
+        if label.shape != h0.shape[:1] or label.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"label: expected integer (B,) = ({h0.shape[0]},), got {label.dtype} {tuple(label.shape)}")
+        if ((label < 0) | (label >= self.num_classes)).any():
+            raise ValueError(f"label: expected classes in 0..{self.num_classes - 1}, got {label.tolist()}")
+        if steps < 1:
+            raise ValueError(f"steps: expected >= 1, got {steps}")
+        context = torch.cat([h0, self.label(label)], dim=-1)
+        previous, state, outputs = h0, None, []
+        for _ in range(steps):  # autoregressive: each step sees the embedding it produced last
+            out, state = self.lstm(torch.cat([previous, context], dim=-1)[:, None], state)
+            previous = h0 + self.out(out[:, 0])
+            outputs.append(previous)
+        return torch.stack(outputs, dim=1)
+
+
+class MultiModeLSTM(nn.Module):
+    """K LSTMs over h_1..h_T (B, T, D) -> K sequences (B, K, T, D) (Sec. 3.3), label-blind."""
+
+    def __init__(self, num_modes: int = 3, latent_dim: int = 100, hidden_size: int = 256) -> None:
+        super().__init__()
+        if num_modes < 2:
+            raise ValueError(f"num_modes: expected >= 2 (push needs modes to tell apart), got {num_modes}")
+        self.lstms = nn.ModuleList(nn.LSTM(latent_dim, hidden_size, batch_first=True) for _ in range(num_modes))
+        self.outs = nn.ModuleList(nn.Linear(hidden_size, latent_dim) for _ in range(num_modes))
+        self.discriminator = nn.Linear(latent_dim, num_modes)  # phi: one FC layer (+ softmax in the CE)
+        self.num_modes, self.latent_dim = num_modes, latent_dim
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.ndim != 3 or h.shape[-1] != self.latent_dim:
+            raise ValueError(f"h: expected (B, T, {self.latent_dim}), got {tuple(h.shape)}")
+        modes = [h + out(lstm(h)[0]) for lstm, out in zip(self.lstms, self.outs)]
+        return torch.stack(modes, dim=1)
+
+    def mode_logits(self, modes: torch.Tensor) -> torch.Tensor:
+        """phi over the temporal average of each mode: (B, K, T, D) -> (B, K, K) logits."""
+        return self.discriminator(modes.mean(dim=2))
+
+
+def pull_loss(h: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
+    """Eq. 2: ||h_t - h_t*||_2 with h_t* the mode average, averaged over sequences and frames."""
+    return (h - modes.mean(dim=1)).norm(dim=-1).mean()
+
+
+def push_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: cross-entropy of phi recognising which LSTM produced each temporally averaged mode."""
+    batch, k, _ = logits.shape
+    target = repeat(torch.arange(k, device=logits.device), "k -> (b k)", b=batch)
+    return nn.functional.cross_entropy(rearrange(logits, "b k c -> (b k) c"), target)
+
+
+class UNetTranslator(nn.Module):
+    """(landmark image (N, 1, 64, 64), neutral face (N, 3, 64, 64) in [-1, 1]) -> face (N, 3, 64, 64)."""
+
+    def __init__(self, base_channels: int = 64, skip_connections: bool = True, landmark_channels: int = 1) -> None:
+        super().__init__()
+        widths = [base_channels * m for m in (1, 2, 4, 8, 8, 8)]
+        self.down = nn.ModuleList()
+        previous = 3 + landmark_channels
+        for i, width in enumerate(widths):
+            layers: list[nn.Module] = [nn.Conv2d(previous, width, 4, 2, 1, bias=i in (0, len(widths) - 1))]
+            if 0 < i < len(widths) - 1:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU(inplace=True) if i == len(widths) - 1 else nn.LeakyReLU(_SLOPE, inplace=True))
+            self.down.append(nn.Sequential(*layers))
+            previous = width
+        self.up = nn.ModuleList()
+        outs = widths[-2::-1] + [3]  # 512, 512, 256, 128, 64, 3
+        for i, width in enumerate(outs):
+            skip = widths[len(widths) - 1 - i] if skip_connections and i > 0 else 0
+            last = i == len(outs) - 1
+            layers = [nn.ConvTranspose2d(previous + skip, width, 4, 2, 1, bias=last)]
+            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            self.up.append(nn.Sequential(*layers))
+            previous = width
+        self.skip_connections, self.landmark_channels = skip_connections, landmark_channels
+
+    def forward(self, landmark_image: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
+        check_image(landmark_image, self.landmark_channels, "landmark_image")
+        check_image(neutral, 3, "neutral")
+        x = torch.cat([neutral, landmark_image], dim=1)
+        skips = []
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        for i, layer in enumerate(self.up):
+            if self.skip_connections and i > 0:
+                x = torch.cat([x, skips[len(skips) - 1 - i]], dim=1)
+            x = layer(x)
+        return x
+
+
+class PatchDiscriminator(nn.Module):
+    """Image pair ([z_0, z_t], (N, 6, 64, 64)) -> per-patch real/fake logits (N, 1, 6, 6) (Eq. 5)."""
+
+    def __init__(self, base_channels: int = 64, in_channels: int = 6) -> None:
+        super().__init__()
+        widths = [base_channels * m for m in (1, 2, 4, 8)]
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for i, width in enumerate(widths):
+            stride = 2 if i < 3 else 1
+            layers.append(nn.Conv2d(previous, width, 4, stride, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(_SLOPE, inplace=True))
+            previous = width
+        layers.append(nn.Conv2d(previous, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+        self.in_channels = in_channels
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        pair = torch.cat([first, second], dim=1)
+        check_image(pair, self.in_channels, "discriminator pair")
+        return self.net(pair)
