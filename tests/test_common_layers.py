@@ -300,6 +300,9 @@ def test_speaker_reconstruction_head_starts_at_zero_and_is_causal():
 def test_transae_net_is_causal_end_to_end():
     torch.manual_seed(0)
     net = TransAENet(feature_dim=32, num_heads=4, period=4, use_audio=False).eval()
+    # The listener head starts at zero (training starts from the mean reaction); give it
+    # weights so the output reflects what the decoder saw.
+    torch.nn.init.normal_(net.listener_decoder.out.weight)
     video = torch.rand(1, 16, 3, 32, 32) * 2 - 1
     changed = video.clone()
     changed[:, 11:] = torch.rand(1, 5, 3, 32, 32) * 2 - 1

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tslearn.metrics import dtw as tslearn_dtw
 
-from zoo.metrics.dtw import available_backends, block_dtw, dtw, min_block_dtw
+from zoo.metrics.dtw import _lanes_for, available_backends, block_dtw, dtw, min_block_dtw
 
 BACKENDS = ["numba", "torch"]
 EMOTION_BLOCKS = [(0, 15, 1 / 15), (15, 17, 1.0), (17, 25, 1 / 8)]
@@ -186,16 +186,36 @@ def test_min_block_dtw_float32_keeps_exact_zero_and_the_minimum(backend):
     rng = np.random.default_rng(4)
     queries, refs = _emotion_like(rng, (5, 40)), _emotion_like(rng, (20, 40))
     refs[7] = queries[2]
-    # consecutive queries with the same 20 candidates (FRD's K samples of one speaker; the kernel
-    # tries the previous query's best first) and 20 = one 16-lane group plus a partial one
+    # 20 candidates per query (float32 then runs 8 lanes: padding to 16 would waste more) and 16
+    # (16 lanes: one full group) must give the same minima
     offsets, cands = np.arange(0, 5 * 20 + 1, 20), np.tile(rng.permutation(20), 5)
     every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in EMOTION_BLOCKS) for r in refs]
                       for q in queries])
     got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, backend=backend, precision="float32").numpy()
     assert got[2] == 0.0
     np.testing.assert_allclose(got, every.min(1), rtol=1e-5)
+    assert _lanes_for(torch.float32, np.full(5, 20)) == 8 and _lanes_for(torch.float32, np.full(5, 16)) == 16
+    keep = np.tile(rng.permutation(16), (5, 1))  # references 0..15, the exact match 7 included
+    every16 = every[:, :16].min(1)
+    got16 = min_block_dtw(queries, refs, np.arange(0, 5 * 16 + 1, 16), keep.reshape(-1), EMOTION_BLOCKS,
+                          backend=backend, precision="float32").numpy()
+    assert got16[2] == 0.0
+    np.testing.assert_allclose(got16, every16, rtol=1e-5)
 
 
 def test_min_block_dtw_bad_precision():
     with pytest.raises(ValueError, match="precision"):
         min_block_dtw(torch.rand(1, 5, 3), torch.rand(2, 5, 3), [0, 1], [0], precision="float16")
+
+
+def test_score_precision_float32_agrees_and_bad_precision_is_rejected():
+    from zoo.metrics.react import score
+
+    rng = np.random.default_rng(8)
+    pred, lis = _emotion_like(rng, (4, 2, 60)), _emotion_like(rng, (4, 60))
+    m = np.eye(4, dtype=bool) | np.roll(np.eye(4, dtype=bool), 1, axis=1)
+    exact = score(pred, lis, neighbours=m, metrics=["FRD"], progress=False)["FRD"]
+    fast = score(pred, lis, neighbours=m, metrics=["FRD"], progress=False, precision="float32")["FRD"]
+    assert fast == pytest.approx(exact, rel=1e-5)
+    with pytest.raises(ValueError, match="precision"):
+        score(pred, lis, neighbours=m, metrics=["FRD"], precision="half")
