@@ -59,7 +59,8 @@ from datamodules.features.face_state import (
 )
 from datamodules.features.io import VIDEO_SUFFIXES, read_video, save_npy
 from datamodules.features.shape_model import PointDistributionModel
-from datamodules.resumable import CropSampler, ResumableDataLoader
+from datamodules.home import facezoo_home
+from datamodules.resumable import SplitLoaders, training_loader
 
 SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1
@@ -220,8 +221,7 @@ def _signature(path: Path) -> list:
 
 
 def default_cache_dir() -> Path:
-    home = os.environ.get("FACEZOO_HOME") or "~/.cache/facezoo"
-    return Path(home).expanduser() / "cache" / "interview"
+    return facezoo_home() / "cache" / "interview"
 
 
 class PreparedSession:
@@ -326,7 +326,7 @@ class InterviewClips(Dataset):
         }
 
 
-class InterviewDataModule(L.LightningDataModule):
+class InterviewDataModule(SplitLoaders, L.LightningDataModule):
     """Dyadic interview sessions for DyadGAN-style generation (see the module docstring).
 
     Args:
@@ -499,23 +499,8 @@ class InterviewDataModule(L.LightningDataModule):
         dataset = self.datasets[split]
         common = dict(num_workers=self.num_workers, pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
         if train:
-            # Order and window starts are a function of (seed, epoch); the position is checkpointed.
-            sampler = CropSampler(dataset, lengths=dataset.lengths, crop=dataset.span, shuffle=True,
-                                  seed=torch.initial_seed() % 2**31, drop_last=False)
-            return ResumableDataLoader(dataset, sampler=sampler, batch_size=self.batch_size, drop_last=True, **common)
+            return training_loader(dataset, dataset.lengths, dataset.span, self.batch_size, drop_last=True, **common)
         return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
 
     def __str__(self) -> str:
         return self.__repr__()

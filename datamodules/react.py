@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from datamodules.features.io import frame_files, iter_video, read_wav, resample, save_npy
+from datamodules.home import facezoo_home
 from datamodules.react_files import (
     LENGTH_TOLERANCE,
     SPLITS,
@@ -47,7 +48,7 @@ from datamodules.react_files import (
     split_base,
     split_csv_path,
 )
-from datamodules.resumable import CropSampler, ResumableDataLoader
+from datamodules.resumable import SplitLoaders, training_loader
 
 # Bump when the frame transform or a cached array's meaning changes: old cache entries are then ignored.
 CACHE_VERSION = 1
@@ -59,8 +60,7 @@ _UINT8_TO_UNIT = (np.arange(256, dtype=np.float32) / np.float32(127.5) - np.floa
 
 def default_cache_dir() -> Path:
     """``$FACEZOO_HOME/cache/react`` (``FACEZOO_HOME`` defaults to ``~/.cache/facezoo``)."""
-    home = os.environ.get("FACEZOO_HOME") or "~/.cache/facezoo"
-    return Path(home).expanduser() / "cache" / "react"
+    return facezoo_home() / "cache" / "react"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -415,7 +415,7 @@ def training_mean_face(root: str | os.PathLike, cache_dir: str | os.PathLike | N
 # ----------------------------------------------------------------------------------------------
 
 
-class REACTDataModule(L.LightningDataModule):
+class REACTDataModule(SplitLoaders, L.LightningDataModule):
     """REACT 2023/2024 clips for listener-reaction generation.
 
     ``root`` is a REACT copy in the B23 (``ROOT/<split>/<modality>``) or ReactFace (flat) layout; None
@@ -576,24 +576,8 @@ class REACTDataModule(L.LightningDataModule):
         common = dict(num_workers=self.num_workers, pin_memory=self.pin_memory,
                       persistent_workers=self.num_workers > 0)
         if train:
-            # Shuffled order and crop starts are a function of (seed, epoch), and the loader's
-            # position is checkpointed, so a run stopped mid-epoch resumes exactly.
-            sampler = CropSampler(dataset, lengths=dataset.lengths.tolist(), crop=self.clip_length,
-                                  shuffle=True, seed=torch.initial_seed() % 2**31)
-            return ResumableDataLoader(dataset, sampler=sampler, batch_size=self.batch_size, **common)
+            return training_loader(dataset, dataset.lengths.tolist(), self.clip_length, self.batch_size, **common)
         return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
 
     def __str__(self) -> str:
         # LightningDataModule.__str__ builds every dataloader; a summary must not set anything up.

@@ -91,3 +91,32 @@ class ResumableDataLoader(DataLoader):
         self.sampler.set_epoch(int(state["epoch"]))
         self._resume_batches = int(state["batches"])
         self.sampler.skip = self._resume_batches * int(self.batch_size or 1)
+
+
+def training_loader(dataset: Dataset, lengths: Sequence[int], crop: int, batch_size: int, *,
+                    drop_last: bool = False, **loader_kwargs: Any) -> ResumableDataLoader:
+    """The zoo's training loader: shuffled ``(index, crop start)`` pairs that depend only on
+    ``(seed, epoch)`` (seed = the process's ``torch.initial_seed()``, i.e. ``seed_everything``),
+    with its position checkpointed, so a run stopped mid-epoch resumes exactly."""
+    sampler = CropSampler(dataset, lengths=lengths, crop=crop, shuffle=True, seed=torch.initial_seed() % 2**31)
+    return ResumableDataLoader(dataset, sampler=sampler, batch_size=batch_size, drop_last=drop_last, **loader_kwargs)
+
+
+class SplitLoaders:
+    """Mixin for DataModules with ``_loader(split, train)``: the four Lightning loader hooks
+    (predict serves the test split)."""
+
+    def _loader(self, split: str, train: bool) -> DataLoader:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)

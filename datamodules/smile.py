@@ -58,7 +58,8 @@ from datamodules.features.au_rules import au_from_landmarks
 from datamodules.features.drawing import landmark_image
 from datamodules.features.face_state import NUM_LANDMARKS
 from datamodules.features.io import atomic_path, iter_video
-from datamodules.resumable import CropSampler, ResumableDataLoader
+from datamodules.home import facezoo_home
+from datamodules.resumable import SplitLoaders, training_loader
 
 __all__ = [
     "SMILE_CLASSES",
@@ -338,7 +339,7 @@ class SmileSequences(Dataset):
         return sample
 
 
-class NEMODataModule(L.LightningDataModule):
+class NEMODataModule(SplitLoaders, L.LightningDataModule):
     """UvA-NEMO smiles for CMM-Net: fold ``fold`` is the test split, the other folds train.
 
     Args:
@@ -390,8 +391,7 @@ class NEMODataModule(L.LightningDataModule):
         self.sequence_length, self.image_size = sequence_length, image_size
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
-        home = Path(os.environ.get("FACEZOO_HOME") or "~/.cache/facezoo").expanduser()
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else home / "cache" / "smile"
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else facezoo_home() / "cache" / "smile"
         self.datasets: dict[str, SmileSequences] = {}
         self._root: Path | None = None
 
@@ -452,20 +452,6 @@ class NEMODataModule(L.LightningDataModule):
         dataset = self.datasets[split]
         common = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         if train:
-            # Order is a function of (seed, epoch) and the position is checkpointed: exact resume.
-            sampler = CropSampler(dataset, lengths=[self.sequence_length] * len(dataset), crop=self.sequence_length,
-                                  shuffle=True, seed=torch.initial_seed() % 2**31)
-            return ResumableDataLoader(dataset, sampler=sampler, batch_size=self.batch_size, **common)
+            return training_loader(dataset, [self.sequence_length] * len(dataset), self.sequence_length,
+                                   self.batch_size, **common)
         return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)

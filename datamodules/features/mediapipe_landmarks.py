@@ -63,6 +63,7 @@ from datamodules.features.face_state import (
 )
 from datamodules.features.mediapipe_to_ibug import NUM_MESH_POINTS, mediapipe_points_for_ibug
 from datamodules.features.rig import CAMERA_DISTANCE, FACE_WIDTH_FRACTION, FaceRig, rotation_matrix
+from datamodules.home import facezoo_home
 
 FACE_LANDMARKER_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
@@ -74,10 +75,6 @@ FACE_LANDMARKER_FILE = "face_landmarker.task"
 
 FACE_WIDTH_CM = 13.0
 _FLIP_Y = np.diag([1.0, -1.0, 1.0])
-
-
-def facezoo_home() -> Path:
-    return Path(os.environ.get("FACEZOO_HOME", Path.home() / ".cache" / "facezoo")).expanduser()
 
 
 def face_landmarker_cache_path() -> Path:

@@ -31,7 +31,6 @@ import argparse
 import csv
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,8 +50,8 @@ from datamodules.synthetic.behaviour import (
 from datamodules.synthetic.behaviour import (
     FPS as WORLD_FPS,
 )
+from datamodules.synthetic.cache import cached_world
 from datamodules.synthetic.face_renderer import FaceRenderer
-from datamodules.synthetic.react_world import _file_lock, facezoo_home, world_key
 
 WORLD_VERSION = "interview-world-1"
 SPLITS = ("train", "val", "test")
@@ -171,16 +170,7 @@ def write_interview_dataset(
 def cached_interview_dataset(cache_dir: str | os.PathLike | None = None, progress: bool = True, **settings) -> Path:
     """The embedded interview world for ``settings`` (see :func:`write_interview_dataset`), generated
     once under ``cache_dir`` (default ``$FACEZOO_HOME/data``); concurrent callers wait on a lock."""
-    base = Path(cache_dir) if cache_dir is not None else facezoo_home() / "data"
-    root = base / f"interview-world-{world_key({'layout': WORLD_VERSION, **settings})}"
-    if (root / "facezoo_world.json").is_file():
-        return root
-    with _file_lock(base / f".{root.name}.lock"):
-        if not (root / "facezoo_world.json").is_file():
-            if root.exists():
-                shutil.rmtree(root)
-            write_interview_dataset(root, progress=progress, **settings)
-    return root
+    return cached_world("interview-world", WORLD_VERSION, write_interview_dataset, settings, cache_dir, progress)
 
 
 # -- `facezoo make-data interview` --------------------------------------------------------------

