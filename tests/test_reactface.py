@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from tiny_configs import TINY_W2V
 
 from zoo.common.alignment_bias import alignment_bias, windowed_alignment_bias
 from zoo.common.speaker_encoder import SpeakerEncoder
@@ -30,18 +31,8 @@ from zoo.reactface.nets import (
 )
 
 INF = float("-inf")
-TINY_W2V = {
-    "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-    "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
-}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(**kwargs) -> ReactFace:

@@ -11,6 +11,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from tiny_configs import TINY_W2V
 
 from callbacks.resume import RNGStateCheckpoint
 from datamodules.react import REACTDataModule
@@ -18,13 +19,11 @@ from zoo.transae import TransAE
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = {"sessions": 4, "clips_per_session": 2, "clip_frames": 48, "image_size": 32}
-TINY_AUDIO = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
-              "conv_dim": [8] * 7, "num_conv_pos_embeddings": 8, "num_conv_pos_embedding_groups": 2}
 
 
 def tiny_model(**overrides) -> TransAE:
     settings = dict(feature_dim=16, num_heads=2, num_decoder_layers=1, audio_pretrained=None,
-                    audio_config=TINY_AUDIO, freeze_audio_feature_encoder=False,
+                    audio_config=TINY_W2V, freeze_audio_feature_encoder=False,
                     optimizer=lambda p: torch.optim.AdamW(p, lr=1e-3))
     return TransAE(**{**settings, **overrides})
 

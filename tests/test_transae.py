@@ -8,22 +8,9 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_configs import TINY_W2V
 
 from zoo.transae import TransAE, reactface_adamw
-
-TINY_W2V = {
-    "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-    "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
-}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors on a shared 2-core machine: extra intra-op threads only contend
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_model(**kwargs) -> TransAE:

@@ -56,7 +56,11 @@ def load_weights(model, ckpt: Path) -> None:
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     if "state_dict" not in state:
         raise ValueError(f"--ckpt {ckpt}: not a Lightning checkpoint (no 'state_dict' entry)")
-    missing, unexpected = model.load_state_dict(state["state_dict"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state["state_dict"], strict=False)
+    except RuntimeError as err:  # shape mismatches: a checkpoint of another configuration
+        raise ValueError(f"--ckpt {ckpt} does not match the model of --config (was it trained with "
+                         f"another configuration?): {str(err).splitlines()[1].strip()}") from err
     if missing or unexpected:
         raise ValueError(f"--ckpt {ckpt} does not match the config's model: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]} (is it a checkpoint of this config?)")

@@ -40,6 +40,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
+from zoo.common.face_mean import StoresFaceMean
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.reactface.losses import (
     LOSS_KINDS,
@@ -61,7 +62,7 @@ def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
-class ReactFace(L.LightningModule):
+class ReactFace(StoresFaceMean, L.LightningModule):
     """ReactFace: K appropriate listener reactions (B, K, T, 58) to a speaker's video and speech.
 
     Args (YAML primitives): the network's (see :class:`~zoo.reactface.nets.ReactFaceNet`) and
@@ -157,8 +158,7 @@ class ReactFace(L.LightningModule):
             audio_layerdrop=audio_layerdrop, audio_attention=audio_attention, speaker_reconstruction=True,
         )
         # The DataModule's 3DMM mean, stored with the weights so `facezoo generate` can add it back.
-        self.register_buffer("face_mean", torch.zeros(FACE_STATE_DIM))
-        self.register_buffer("face_mean_known", torch.zeros((), dtype=torch.bool))
+        self.register_face_mean()
 
     # ------------------------------------------------------------------ stages
     def stage_for_epoch(self, epoch: int) -> int:
@@ -171,14 +171,6 @@ class ReactFace(L.LightningModule):
     def stage(self) -> int:
         epoch = self.trainer.current_epoch if self._trainer is not None else 0
         return self.stage_for_epoch(epoch)
-
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if stage == "fit" and datamodule is not None and hasattr(datamodule, "face_mean"):
-            mean = torch.as_tensor(datamodule.face_mean, dtype=torch.float32).reshape(-1)
-            if mean.shape == (FACE_STATE_DIM,):
-                self.face_mean.copy_(mean)
-                self.face_mean_known.fill_(True)
 
     # ------------------------------------------------------------------ batch handling
     def _speaker_inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:

@@ -28,6 +28,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from datamodules.features.face_state import EXPRESSION, FACE_STATE_DIM, POSE
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
+from zoo.common.face_mean import StoresFaceMean
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.transae.nets import TransAENet
 
@@ -41,7 +42,7 @@ def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
-class TransAE(L.LightningModule):
+class TransAE(StoresFaceMean, L.LightningModule):
     """Trans-AE: speaker encoder of ReactFace + causal listener decoder -> listener face state.
 
     Args (all YAML primitives; see :class:`~zoo.transae.nets.TransAENet` for the network ones):
@@ -102,6 +103,7 @@ class TransAE(L.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
+        self.register_face_mean()  # the DataModule's 3DMM mean travels with the weights
         self.net = TransAENet(
             feature_dim=feature_dim, num_heads=num_heads, period=period, dropout=dropout,
             head_slopes=head_slopes, num_decoder_layers=num_decoder_layers,
