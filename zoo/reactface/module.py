@@ -41,6 +41,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
 from zoo.common.face_mean import StoresFaceMean
+from zoo.common.react_batch import REACTBatchMixin, require
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.reactface.losses import (
     LOSS_KINDS,
@@ -62,7 +63,7 @@ def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
-class ReactFace(StoresFaceMean, L.LightningModule):
+class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
     """ReactFace: K appropriate listener reactions (B, K, T, 58) to a speaker's video and speech.
 
     Args (YAML primitives): the network's (see :class:`~zoo.reactface.nets.ReactFaceNet`) and
@@ -173,31 +174,6 @@ class ReactFace(StoresFaceMean, L.LightningModule):
         return self.stage_for_epoch(epoch)
 
     # ------------------------------------------------------------------ batch handling
-    def _speaker_inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
-        if not isinstance(batch, Mapping):
-            raise ValueError(f"ReactFace expects a dict batch (REACT DataModule), got {type(batch).__name__}")
-        video = audio = None
-        if self.net.use_video:
-            video = _require(batch, "speaker_video", "ReactFace(use_video=True) needs the speaker's frames: "
-                             "set the DataModule's `load_video: true` or the model's `use_video: false`")
-        if self.net.use_audio:
-            audio = _require(batch, "speaker_audio", "ReactFace(use_audio=True) needs the speaker's 16 kHz "
-                             "waveform: set the DataModule's `load_audio: true` or `use_audio: false`")
-        if video is not None:
-            frames = video.shape[1]
-        elif isinstance(batch.get("listener_3dmm"), torch.Tensor):
-            frames = batch["listener_3dmm"].shape[1]
-        else:
-            frames = audio.shape[-1] // self.net.samples_per_frame
-        return video, audio, frames
-
-    def _target(self, batch: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> torch.Tensor:
-        value = _require(batch, key, f"ReactFace's loss needs the mean-subtracted {key} {shape}")
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"batch['{key}'] must have shape {shape}, got {got}")
-        return value
-
     def _candidates(self, batch: Mapping[str, Any], listener: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The sample's own listener followed by its appropriate neighbours, and their mask."""
         batch_size, frames = listener.shape[:2]
@@ -208,7 +184,7 @@ class ReactFace(StoresFaceMean, L.LightningModule):
                 "appropriate reactions; set the DataModule's `num_neighbours` (e.g. 80, as RF) or the "
                 "model's `appropriate_reconstruction: false`")
         neighbours = batch["neighbour_3dmm"]
-        mask = _require(batch, "neighbour_mask", "neighbour_3dmm comes with neighbour_mask (B, N)")
+        mask = require(batch, "neighbour_mask", "neighbour_3dmm comes with neighbour_mask (B, N)")
         if neighbours.ndim != 4 or tuple(neighbours.shape[::2]) != (batch_size, frames) or neighbours.shape[3] != FACE_STATE_DIM:
             raise ValueError(f"batch['neighbour_3dmm'] must be ({batch_size}, N, {frames}, {FACE_STATE_DIM}), "
                              f"got {tuple(neighbours.shape)}")
@@ -232,8 +208,8 @@ class ReactFace(StoresFaceMean, L.LightningModule):
         hp = self.hparams
         video, audio, frames = self._speaker_inputs(batch)
         batch_size = (video if video is not None else audio).shape[0]
-        listener = self._target(batch, "listener_3dmm", (batch_size, frames, FACE_STATE_DIM))
-        speaker = self._target(batch, "speaker_3dmm", (batch_size, frames, FACE_STATE_DIM))
+        listener = self._target(batch, "listener_3dmm", batch_size, frames)
+        speaker = self._target(batch, "speaker_3dmm", batch_size, frames)
         samples = hp.num_diversity_samples if stage == 2 and hp.div_weight > 0 else 1
         encoding = self.net.encode_speaker(video, audio, frames)
         reactions, windows = self.net.rollout(encoding, window or hp.window, repeats=samples, generator=generator)
@@ -287,7 +263,7 @@ class ReactFace(StoresFaceMean, L.LightningModule):
         hp = self.hparams
         video, audio, frames = self._speaker_inputs(batch)
         batch_size = (video if video is not None else audio).shape[0]
-        listener = self._target(batch, "listener_3dmm", (batch_size, frames, FACE_STATE_DIM))
+        listener = self._target(batch, "listener_3dmm", batch_size, frames)
         encoding = self.net.encode_speaker(video, audio, frames)
         reaction, windows = self.net.rollout(encoding, hp.eval_window)
         distance = dict(pose_weight=hp.pose_weight, kind=hp.loss)
@@ -353,13 +329,6 @@ class ReactFace(StoresFaceMean, L.LightningModule):
         video, audio, frames = self._speaker_inputs(batch)
         return self.generate(video, audio, num_samples, num_frames=frames)
 
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict:
-        result = {"prediction": self.generate_from_batch(batch, self.hparams.predict_num_samples)}
-        for key in ("index", "start"):
-            if key in batch:
-                result[key] = batch[key]
-        return result
-
     @classmethod
     def add_generate_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """``facezoo generate`` inputs: --speaker-video, --speaker-audio, rendering, --window, --mode."""
@@ -384,12 +353,6 @@ class ReactFace(StoresFaceMean, L.LightningModule):
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "monitor": "val/loss"}}
 
-
-def _require(batch: Mapping[str, Any], key: str, why: str) -> Any:
-    if key not in batch or batch[key] is None:
-        present = ", ".join(sorted(str(k) for k in batch)) or "none"
-        raise ValueError(f"batch has no '{key}' (keys: {present}). {why}.")
-    return batch[key]
 
 
 def _batch_size(batch: Mapping[str, Any]) -> int:

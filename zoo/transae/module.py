@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from einops import repeat
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from datamodules.features.face_state import EXPRESSION, FACE_STATE_DIM, POSE
+from datamodules.features.face_state import EXPRESSION, POSE
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
 from zoo.common.face_mean import StoresFaceMean
+from zoo.common.react_batch import REACTBatchMixin
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.transae.nets import TransAENet
 
@@ -42,7 +43,7 @@ def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
-class TransAE(StoresFaceMean, L.LightningModule):
+class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
     """Trans-AE: speaker encoder of ReactFace + causal listener decoder -> listener face state.
 
     Args (all YAML primitives; see :class:`~zoo.transae.nets.TransAENet` for the network ones):
@@ -116,41 +117,6 @@ class TransAE(StoresFaceMean, L.LightningModule):
         )
 
     # ------------------------------------------------------------------ batch handling
-    def _speaker_inputs(
-        self, batch: Mapping[str, Any]
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
-        """Read the modalities this model uses; T from the video, a 3DMM track or the audio."""
-        if not isinstance(batch, Mapping):
-            raise ValueError(
-                f"TransAE expects a dict batch (REACT DataModule), got {type(batch).__name__}"
-            )
-        video = audio = None
-        if self.net.use_video:
-            video = _require(batch, "speaker_video",
-                             "TransAE(use_video=True) needs the speaker's frames: set the "
-                             "DataModule's `load_video: true` or the model's `use_video: false`")
-        if self.net.use_audio:
-            audio = _require(batch, "speaker_audio",
-                             "TransAE(use_audio=True) needs the speaker's 16 kHz waveform: set the "
-                             "DataModule's `load_audio: true` or the model's `use_audio: false`")
-        if video is not None:
-            frames = video.shape[1]
-        elif isinstance(batch.get("listener_3dmm"), torch.Tensor):
-            frames = batch["listener_3dmm"].shape[1]
-        elif isinstance(batch.get("speaker_3dmm"), torch.Tensor):
-            frames = batch["speaker_3dmm"].shape[1]
-        else:
-            frames = audio.shape[-1] // self.net.samples_per_frame
-        return video, audio, frames
-
-    def _target(self, batch: Mapping[str, Any], key: str, batch_size: int, frames: int) -> torch.Tensor:
-        value = _require(batch, key, f"TransAE's loss needs the mean-subtracted {key} (B, T, 58)")
-        expected = (batch_size, frames, FACE_STATE_DIM)
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"batch['{key}'] must have shape {expected}, got {shape}")
-        return value
-
     # ------------------------------------------------------------------ forward / generate
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Listener face state (B, T, 58), mean-subtracted space."""
@@ -248,14 +214,6 @@ class TransAE(StoresFaceMean, L.LightningModule):
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "test")
 
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict:
-        """``{"prediction": (B, K, T, 58), "index": (B,), "start": (B,)}`` (start if in the batch)."""
-        result = {"prediction": self.generate_from_batch(batch, self.hparams.predict_num_samples)}
-        for key in ("index", "start"):
-            if key in batch:
-                result[key] = batch[key]
-        return result
-
     @classmethod
     def add_generate_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """``facezoo generate`` inputs: --speaker-video, --speaker-audio and rendering options."""
@@ -279,9 +237,3 @@ class TransAE(StoresFaceMean, L.LightningModule):
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
 
-
-def _require(batch: Mapping[str, Any], key: str, why: str) -> Any:
-    if key not in batch or batch[key] is None:
-        present = ", ".join(sorted(str(k) for k in batch)) or "none"
-        raise ValueError(f"batch has no '{key}' (keys: {present}). {why}.")
-    return batch[key]
