@@ -117,3 +117,33 @@ def test_runs_under_bf16_autocast():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = enc(torch.randn(1, 8 * 640))
     assert out.shape == (1, 16, 24) and torch.isfinite(out.float()).all()
+
+
+def test_log_mel_encoder_tokens_are_aligned_and_causal():
+    from zoo.common.audio_encoder import LogMelEncoder, build_audio_encoder
+
+    torch.manual_seed(0)
+    encoder = LogMelEncoder(out_dim=16, n_mels=32).eval()
+    wave = torch.randn(2, 20 * 640)
+    tokens = encoder(wave, 20)
+    assert tokens.shape == (2, 40, 16)  # 2 tokens per 25 fps frame at 16 kHz
+    changed = wave.clone()
+    changed[:, 10 * 640:] = torch.randn(2, 10 * 640)
+    after = encoder(changed, 20)
+    # token j sees samples [320 j, 320 j + 400): tokens 0..18 end before frame 10 starts
+    torch.testing.assert_close(tokens[:, :19], after[:, :19])
+    assert not torch.allclose(tokens[:, 20:], after[:, 20:])
+    with pytest.raises(ValueError, match="frames need"):
+        encoder(torch.randn(1, 5 * 640), 20)
+    with pytest.raises(ValueError, match="audio_frontend"):
+        build_audio_encoder("mfcc", 16, None, None, True, 0.0)
+
+
+def test_log_mel_encoder_follows_loudness():
+    from zoo.common.audio_encoder import LogMelEncoder
+
+    encoder = LogMelEncoder(out_dim=8, n_mels=16)
+    quiet, loud = 0.01 * torch.randn(1, 4 * 640), torch.randn(1, 4 * 640)
+    log_energy = lambda wave: torch.log(  # noqa: E731
+        (torch.fft.rfft(wave.unfold(-1, 400, 320) * encoder.window).abs().pow(2) @ encoder.filterbank) + 1e-6)
+    assert (log_energy(loud) - log_energy(quiet)).mean() > 5  # 40 dB louder

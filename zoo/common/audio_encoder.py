@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Wav2Vec2Encoder", "DEFAULT_WAV2VEC2", "load_wav2vec2"]
+__all__ = ["Wav2Vec2Encoder", "LogMelEncoder", "build_audio_encoder", "AUDIO_FRONTENDS", "DEFAULT_WAV2VEC2", "load_wav2vec2"]
 
 DEFAULT_WAV2VEC2 = "facebook/wav2vec2-base-960h"
 # config.json + model.safetensors (or pytorch_model.bin): 95 M float32 parameters.
@@ -216,3 +216,66 @@ class Wav2Vec2Encoder(nn.Module):
         if hidden.shape[1] < wanted:
             hidden = F.pad(hidden, (0, 0, 0, wanted - hidden.shape[1]))
         return self.proj(hidden[:, :wanted])
+
+
+class LogMelEncoder(nn.Module):
+    """Waveform (B, S) -> (B, tokens_per_frame * T, out_dim) log-mel speech tokens.
+
+    The light speech front end of the REACT challenge baselines (B23 Trans-VAE feeds 78-d MFCC
+    features per frame, B23 ``dataset.py::extract_audio_features``): HTK log-mel energies of
+    25 ms Hann windows every ``samples_per_frame / tokens_per_frame`` samples (20 ms at 16 kHz,
+    2 tokens per 25 fps frame, the same grid as wav2vec 2.0's CNN), LayerNorm, a causal
+    3-token convolution and a projection. It trains from scratch in minutes on a CPU, which a
+    randomly initialised wav2vec 2.0 does not; use it for CPU-scale configs and ablations.
+    Token j sees samples [j*hop, j*hop + 400): 5 ms beyond its own hop, as wav2vec 2.0's CNN.
+    """
+
+    def __init__(self, out_dim: int = 128, n_mels: int = 64, tokens_per_frame: int = 2, *,
+                 sample_rate: int = 16000, fps: int = 25, n_fft: int = 400) -> None:
+        super().__init__()
+        from datamodules.features.audio_features import mel_filterbank
+
+        if sample_rate % fps or (sample_rate // fps) % tokens_per_frame:
+            raise ValueError(f"sample_rate/fps ({sample_rate}/{fps}) must split into {tokens_per_frame} equal hops")
+        self.out_dim, self.tokens_per_frame, self.n_fft = out_dim, tokens_per_frame, n_fft
+        self.samples_per_frame = sample_rate // fps
+        self.hop = self.samples_per_frame // tokens_per_frame
+        self.receptive_field = n_fft
+        self.register_buffer("filterbank", torch.from_numpy(mel_filterbank(n_fft, n_mels, sample_rate)).float(),
+                             persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.norm = nn.LayerNorm(n_mels)
+        self.conv = nn.Conv1d(n_mels, out_dim, kernel_size=3)  # left-padded by 2: causal over tokens
+        self.proj = nn.Sequential(nn.GELU(), nn.Linear(out_dim, out_dim))
+
+    def forward(self, waveform: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
+        """(B, S) normalised 16 kHz audio -> (B, k*num_frames, out_dim)."""
+        if not isinstance(waveform, torch.Tensor) or waveform.ndim != 2 or not waveform.is_floating_point():
+            shape = tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else type(waveform).__name__
+            raise ValueError(f"speaker_audio must be a floating-point (batch, samples) waveform, got {shape}")
+        samples = waveform.shape[1]
+        frames = samples // self.samples_per_frame if num_frames is None else int(num_frames)
+        if frames < 1 or samples <= (frames - 1) * self.samples_per_frame:
+            raise ValueError(f"speaker_audio has {samples} samples but {frames} frames need "
+                             f"{frames * self.samples_per_frame} ({self.samples_per_frame} per frame)")
+        wanted = self.tokens_per_frame * frames
+        x = F.pad(waveform.float(), (0, max(0, (wanted - 1) * self.hop + self.n_fft - samples)))
+        windows = x.unfold(-1, self.n_fft, self.hop)[:, :wanted]  # (B, k*T, n_fft)
+        power = torch.fft.rfft(windows * self.window, dim=-1).abs().pow(2)
+        log_mel = torch.log(power @ self.filterbank + 1e-6)
+        hidden = self.conv(F.pad(self.norm(log_mel).transpose(1, 2), (2, 0))).transpose(1, 2)
+        return self.proj(hidden)
+
+
+AUDIO_FRONTENDS = ("wav2vec2", "log_mel")
+
+
+def build_audio_encoder(frontend: str, out_dim: int, pretrained: str | None, config: dict[str, Any] | None,
+                        freeze_feature_encoder: bool, layerdrop: float | None) -> nn.Module:
+    """The speech encoder of the REACT models: ``"wav2vec2"`` (ReactFace, paper scale) or
+    ``"log_mel"`` (:class:`LogMelEncoder`; ``config`` may set ``n_mels``)."""
+    if frontend == "wav2vec2":
+        return Wav2Vec2Encoder(pretrained, config, freeze_feature_encoder, out_dim=out_dim, layerdrop=layerdrop)
+    if frontend == "log_mel":
+        return LogMelEncoder(out_dim, **{k: v for k, v in (config or {}).items() if k in ("n_mels", "n_fft")})
+    raise ValueError(f"audio_frontend must be one of {AUDIO_FRONTENDS}, got {frontend!r}")

@@ -104,6 +104,7 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         cie_feedforward: int = 1024,
         video_causal: bool = True,
         video_stem_channels: int | None = None,
+        audio_frontend: str = "wav2vec2",
         audio_pretrained: str | None = DEFAULT_WAV2VEC2,
         audio_config: dict[str, Any] | None = None,
         freeze_audio_feature_encoder: bool = True,
@@ -154,7 +155,7 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
             use_mim=use_mim, context_frames=context_frames, momentum=momentum,
             time_encoding=time_encoding, num_sampling_layers=num_sampling_layers, cie_heads=cie_heads,
             cie_layers=cie_layers, cie_feedforward=cie_feedforward, video_causal=video_causal,
-            video_stem_channels=video_stem_channels, audio_pretrained=audio_pretrained,
+            video_stem_channels=video_stem_channels, audio_frontend=audio_frontend, audio_pretrained=audio_pretrained,
             audio_config=audio_config, freeze_audio_feature_encoder=freeze_audio_feature_encoder,
             audio_layerdrop=audio_layerdrop, audio_attention=audio_attention, speaker_reconstruction=True,
         )

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from datamodules.features.face_state import FACE_STATE_DIM
-from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, Wav2Vec2Encoder
+from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, build_audio_encoder
 from zoo.common.positional import PeriodicPositionalEncoding, sinusoidal_table
 from zoo.common.speaker_encoder import (
     BiasedMasks,
@@ -314,6 +314,7 @@ class ReactFaceNet(nn.Module):
         cie_feedforward: int = 1024,
         video_causal: bool = True,
         video_stem_channels: int | None = None,
+        audio_frontend: str = "wav2vec2",
         audio_pretrained: str | None = DEFAULT_WAV2VEC2,
         audio_config: dict[str, Any] | None = None,
         freeze_audio_feature_encoder: bool = True,
@@ -334,8 +335,8 @@ class ReactFaceNet(nn.Module):
         self.use_vim, self.use_mim = use_vim, use_mim
         video = (VideoEncoder(feature_dim, stem_channels=video_stem_channels, causal=video_causal)
                  if use_video else None)
-        audio = (Wav2Vec2Encoder(audio_pretrained, audio_config, freeze_audio_feature_encoder,
-                                 out_dim=feature_dim, layerdrop=audio_layerdrop)
+        audio = (build_audio_encoder(audio_frontend, feature_dim, audio_pretrained, audio_config,
+                                freeze_audio_feature_encoder, audio_layerdrop)
                  if use_audio else None)
         self.speaker_encoder = SpeakerEncoder(
             video, audio, feature_dim=feature_dim, num_heads=num_heads, period=period, dropout=dropout,

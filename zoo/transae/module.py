@@ -53,6 +53,8 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         use_video, use_audio: speaker modalities (paper Table 4 ablations); a switched-off
             modality builds no modules and its batch key is not read.
         video_causal, video_stem_channels: :class:`~zoo.common.video_encoder.VideoEncoder` options.
+        audio_frontend: ``"wav2vec2"`` (ReactFace) or ``"log_mel"`` (the challenge baselines' light
+            front end, :class:`~zoo.common.audio_encoder.LogMelEncoder`; CPU-scale configs).
         audio_pretrained: wav2vec 2.0 name or local dir; ``None`` = random init from ``audio_config``.
         audio_config: Wav2Vec2Config fields (full config when ``audio_pretrained`` is None,
             overrides otherwise).
@@ -81,6 +83,7 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         use_audio: bool = True,
         video_causal: bool = True,
         video_stem_channels: int | None = None,
+        audio_frontend: str = "wav2vec2",
         audio_pretrained: str | None = DEFAULT_WAV2VEC2,
         audio_config: dict[str, Any] | None = None,
         freeze_audio_feature_encoder: bool = True,
@@ -110,7 +113,7 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
             head_slopes=head_slopes, num_decoder_layers=num_decoder_layers,
             query_encoding=query_encoding, use_video=use_video, use_audio=use_audio,
             video_causal=video_causal, video_stem_channels=video_stem_channels,
-            audio_pretrained=audio_pretrained, audio_config=audio_config,
+            audio_frontend=audio_frontend, audio_pretrained=audio_pretrained, audio_config=audio_config,
             freeze_audio_feature_encoder=freeze_audio_feature_encoder,
             audio_layerdrop=audio_layerdrop, audio_attention=audio_attention,
             speaker_reconstruction=speaker_reconstruction_weight > 0,

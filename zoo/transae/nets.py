@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from datamodules.features.face_state import FACE_STATE_DIM
-from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, Wav2Vec2Encoder
+from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, build_audio_encoder
 from zoo.common.positional import PeriodicPositionalEncoding, SinusoidalPositionalEncoding
 from zoo.common.speaker_encoder import (
     BiasedMasks,
@@ -98,6 +98,7 @@ class TransAENet(nn.Module):
         use_audio: bool = True,
         video_causal: bool = True,
         video_stem_channels: int | None = None,
+        audio_frontend: str = "wav2vec2",
         audio_pretrained: str | None = DEFAULT_WAV2VEC2,
         audio_config: dict[str, Any] | None = None,
         freeze_audio_feature_encoder: bool = True,
@@ -113,8 +114,8 @@ class TransAENet(nn.Module):
             if use_video else None
         )
         audio = (
-            Wav2Vec2Encoder(audio_pretrained, audio_config, freeze_audio_feature_encoder,
-                            out_dim=feature_dim, layerdrop=audio_layerdrop)
+            build_audio_encoder(audio_frontend, feature_dim, audio_pretrained, audio_config,
+                                freeze_audio_feature_encoder, audio_layerdrop)
             if use_audio else None
         )
         self.speaker_encoder = SpeakerEncoder(
