@@ -10,7 +10,7 @@ Protocol decided by the public code of the field (notes: react-dataset-and-metri
   modality; evaluation: the first ``eval_clip_length`` frames (750 in B23/RF ``evaluate.py``);
 - video: Resize(round(S*256/224)) + CenterCrop(S) + [-1, 1] (B23 ``Transform``, RF ``VideoTransform``);
 - audio: the raw waveform at ``audio_sample_rate`` (16 kHz for wav2vec2, RF ``_load_audio_clip``),
-  normalised per window as ``Wav2Vec2Processor`` does, ``(x - mean) / sqrt(var + 1e-7)``;
+  normalised over the whole clip as ``Wav2Vec2Processor`` does, ``(x - mean) / sqrt(var + 1e-7)``;
 - 3DMM: the FaceVerse mean face is subtracted (B23 ``_transform_3dmm``, RF ``_load_3dmm``); models add
   ``face_mean`` back before rendering or scoring (RF ``evaluate.py``).
 
@@ -139,15 +139,22 @@ class ClipCache:
         return self.get(f"video-{image_size}", source, (image_size,), lambda: decode_video(source, image_size))
 
     def audio(self, source: Path, sample_rate: int) -> np.ndarray:
-        """Mono float32 waveform resampled to ``sample_rate``."""
+        """Mono float32 waveform resampled to ``sample_rate`` and normalised over the whole clip,
+        ``(x - mean) / sqrt(var + 1e-7)`` (``Wav2Vec2Processor``'s rule, RF ``_load_audio_clip``).
+
+        Whole-clip statistics, not per training window: a window keeps its loudness relative to
+        the clip, so silence, the partner's crosstalk and speech stay distinguishable (per-window
+        normalisation lifts a silent window's noise to speech level), and training crops and
+        full evaluation clips see the same scale."""
 
         def compute() -> np.ndarray:
             audio, rate = read_wav(source)
             if audio.size == 0:
                 raise ValueError(f"{source}: wav file has no samples")
-            return resample(audio, rate, sample_rate)
+            audio = resample(audio, rate, sample_rate).astype(np.float64)
+            return ((audio - audio.mean()) / np.sqrt(audio.var() + AUDIO_NORM_EPS)).astype(np.float32)
 
-        return self.get(f"audio-{sample_rate}", source, (sample_rate,), compute)
+        return self.get(f"audio-clipnorm-{sample_rate}", source, (sample_rate,), compute)
 
     def emotion(self, source: Path) -> np.ndarray:
         """``(T, 25)`` float32 emotion rows."""
@@ -336,10 +343,9 @@ class REACTClips(Dataset):
 
     def _audio(self, clip: ClipFiles, start: int, stop: int) -> torch.Tensor:
         spf = self.samples_per_frame
-        audio = np.asarray(self.cache.audio(clip.audio, self.audio_sample_rate)[start * spf : stop * spf], dtype=np.float64)
-        # Normalise the real samples, then pad with zeros (the normalised mean), as Wav2Vec2's
-        # feature extractor does with its attention mask; validation bounds the padding to one frame.
-        audio = (audio - audio.mean()) / np.sqrt(audio.var() + AUDIO_NORM_EPS)
+        audio = self.cache.audio(clip.audio, self.audio_sample_rate)[start * spf : stop * spf]
+        # Pad with zeros (the normalised mean), as Wav2Vec2's feature extractor does with its
+        # attention mask; validation bounds the padding to one frame.
         out = np.zeros((stop - start) * spf, dtype=np.float32)
         out[: audio.size] = audio
         return torch.from_numpy(out)
@@ -426,7 +432,7 @@ class REACTDataModule(SplitLoaders, L.LightningDataModule):
 
     - ``speaker_video`` float32 (B, T, 3, S, S) in [-1, 1] (``load_video``); ``listener_video``
       likewise (``load_listener_video``);
-    - ``speaker_audio`` float32 (B, T * audio_sample_rate / fps), normalised per window (``load_audio``);
+    - ``speaker_audio`` float32 (B, T * audio_sample_rate / fps), normalised over the whole clip (``load_audio``);
     - ``speaker_3dmm``, ``listener_3dmm`` float32 (B, T, 58), minus ``face_mean``;
     - ``speaker_emotion``, ``listener_emotion`` float32 (B, T, 25) (``load_emotion``);
     - ``neighbour_3dmm`` float32 (B, num_neighbours, T, 58) minus ``face_mean`` and ``neighbour_mask``
