@@ -7,9 +7,21 @@ Below it: ``data/`` (embedded-world datasets), ``cache/`` (decoded frames, prepr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
 def facezoo_home() -> Path:
     """``$FACEZOO_HOME`` (an empty value counts as unset), default ``~/.cache/facezoo``."""
     return Path(os.environ.get("FACEZOO_HOME") or "~/.cache/facezoo").expanduser()
+
+
+def dataset_root(root: str | os.PathLike | None, expected: str, embedded: Callable[[], Path]) -> Path:
+    """The dataset a DataModule reads: ``root`` (a real copy; an error names it and what was
+    ``expected`` there) or, when None, ``embedded()``: the embedded world, generated on first use."""
+    if root is None:
+        return Path(embedded())
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"data.root {path}: not a directory (expected {expected})")
+    return path

@@ -59,7 +59,7 @@ from datamodules.features.face_state import (
 )
 from datamodules.features.io import VIDEO_SUFFIXES, read_video, save_npy
 from datamodules.features.shape_model import PointDistributionModel
-from datamodules.home import facezoo_home
+from datamodules.home import dataset_root, facezoo_home
 from datamodules.resumable import SplitLoaders, training_loader
 
 SPLITS = ("train", "val", "test")
@@ -401,15 +401,12 @@ class InterviewDataModule(SplitLoaders, L.LightningDataModule):
     @property
     def data_root(self) -> Path:
         if self._root is None:
-            if self.root is not None:
-                root = Path(self.root).expanduser()
-                if not root.is_dir():
-                    raise FileNotFoundError(f"data.root {root}: not a directory (expected the interview layout with sessions.csv)")
-                self._root = root
-            else:
+            def embedded() -> Path:
                 from datamodules.synthetic.interview_world import cached_interview_dataset
 
-                self._root = Path(cached_interview_dataset(**self.world))
+                return cached_interview_dataset(**self.world)
+
+            self._root = dataset_root(self.root, "the interview layout with sessions.csv", embedded)
         return self._root
 
     def prepare_data(self) -> None:

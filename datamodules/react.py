@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from datamodules.features.io import frame_files, iter_video, read_wav, resample, save_npy
-from datamodules.home import facezoo_home
+from datamodules.home import dataset_root, facezoo_home
 from datamodules.react_files import (
     LENGTH_TOLERANCE,
     SPLITS,
@@ -505,15 +505,12 @@ class REACTDataModule(SplitLoaders, L.LightningDataModule):
     def data_root(self) -> Path:
         """The REACT root read: ``root``, or the embedded world (generated on first use)."""
         if self._data_root is None:
-            if self.root is not None:
-                root = Path(self.root).expanduser()
-                if not root.is_dir():
-                    raise FileNotFoundError(f"data.root {root}: not a directory (expected a REACT copy with train.csv, val.csv, test.csv)")
-                self._data_root = root
-            else:
+            def embedded() -> Path:
                 from datamodules.synthetic.react_world import cached_react_dataset
 
-                self._data_root = Path(cached_react_dataset(**self.world))
+                return cached_react_dataset(**self.world)
+
+            self._data_root = dataset_root(self.root, "a REACT copy with train.csv, val.csv, test.csv", embedded)
         return self._data_root
 
     @property

@@ -58,7 +58,7 @@ from datamodules.features.au_rules import au_from_landmarks
 from datamodules.features.drawing import landmark_image
 from datamodules.features.face_state import NUM_LANDMARKS
 from datamodules.features.io import atomic_path, iter_video
-from datamodules.home import facezoo_home
+from datamodules.home import dataset_root, facezoo_home
 from datamodules.resumable import SplitLoaders, training_loader
 
 __all__ = [
@@ -398,14 +398,12 @@ class NEMODataModule(SplitLoaders, L.LightningDataModule):
     @property
     def data_root(self) -> Path:
         if self._root is None:
-            if self.root is not None:
-                self._root = Path(self.root).expanduser()
-                if not self._root.is_dir():
-                    raise FileNotFoundError(f"root: {self._root} is not a folder (expected a UvA-NEMO root)")
-            else:
+            def embedded() -> Path:
                 from datamodules.synthetic.nemo_world import cached_nemo_dataset
 
-                self._root = cached_nemo_dataset(**self.world)
+                return cached_nemo_dataset(**self.world)
+
+            self._root = dataset_root(self.root, "a UvA-NEMO root", embedded)
         return self._root
 
     def fold_of(self, items: list[NemoVideo]) -> list[int]:
