@@ -259,3 +259,28 @@ class SpeakerReconstructionHead(nn.Module):
         x = self.layer(speaker_features, speaker_features, tgt_mask=mask, memory_mask=mask)
         return self.out(x)
 
+
+
+class UsesSpeakerEncoder:
+    """Mixin for networks with a ``self.speaker_encoder``: the modality switches and the audio
+    grid the LightningModules read (``use_video``, ``use_audio``, ``tokens_per_frame``,
+    ``samples_per_frame``)."""
+
+    speaker_encoder: SpeakerEncoder
+
+    @property
+    def use_video(self) -> bool:
+        return self.speaker_encoder.use_video
+
+    @property
+    def use_audio(self) -> bool:
+        return self.speaker_encoder.use_audio
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.speaker_encoder.tokens_per_frame
+
+    @property
+    def samples_per_frame(self) -> int | None:
+        encoder = self.speaker_encoder.audio_encoder
+        return encoder.samples_per_frame if encoder is not None else None

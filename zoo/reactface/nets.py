@@ -39,6 +39,7 @@ from zoo.common.speaker_encoder import (
     SpeakerEncoder,
     SpeakerEncoding,
     SpeakerReconstructionHead,
+    UsesSpeakerEncoder,
     decoder_layer,
 )
 from zoo.common.streaming import History, decoder_layer_forward
@@ -273,7 +274,7 @@ class WindowOutput(NamedTuple):
     logvar: torch.Tensor  # (B, C)
 
 
-class ReactFaceNet(nn.Module):
+class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
     """Speaker encoder + reaction generator (paper Fig. 2) with the ablation switches of Tables 4-5.
 
     Args (RF paper-scale values as defaults):
@@ -356,24 +357,6 @@ class ReactFaceNet(nn.Module):
         self.reaction_decoder = ListenerReactionDecoder(interaction(), feature_dim)
         self.speaker_head = (SpeakerReconstructionHead(feature_dim, num_heads, period, dropout, head_slopes)
                              if speaker_reconstruction else None)
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def use_video(self) -> bool:
-        return self.speaker_encoder.use_video
-
-    @property
-    def use_audio(self) -> bool:
-        return self.speaker_encoder.use_audio
-
-    @property
-    def tokens_per_frame(self) -> int:
-        return self.speaker_encoder.tokens_per_frame
-
-    @property
-    def samples_per_frame(self) -> int | None:
-        enc = self.speaker_encoder.audio_encoder
-        return enc.samples_per_frame if enc is not None else None
 
     # ------------------------------------------------------------------ pieces
     def encode_speaker(

@@ -23,6 +23,7 @@ from zoo.common.speaker_encoder import (
     BiasedMasks,
     SpeakerEncoder,
     SpeakerReconstructionHead,
+    UsesSpeakerEncoder,
     decoder_layer,
 )
 from zoo.common.video_encoder import VideoEncoder
@@ -78,7 +79,7 @@ class ListenerDecoder(nn.Module):
         return self.out(x)
 
 
-class TransAENet(nn.Module):
+class TransAENet(UsesSpeakerEncoder, nn.Module):
     """Speaker video/audio -> listener face state (B, T, 58); optional speaker reconstruction (Eq. 12).
 
     Argument defaults are RF's paper-scale values (feature_dim 128, 8 heads, period 8,
@@ -129,19 +130,6 @@ class TransAENet(nn.Module):
             SpeakerReconstructionHead(feature_dim, num_heads, period, dropout, head_slopes)
             if speaker_reconstruction else None
         )
-
-    @property
-    def use_video(self) -> bool:
-        return self.speaker_encoder.use_video
-
-    @property
-    def use_audio(self) -> bool:
-        return self.speaker_encoder.use_audio
-
-    @property
-    def samples_per_frame(self) -> int | None:
-        enc = self.speaker_encoder.audio_encoder
-        return enc.samples_per_frame if enc is not None else None
 
     def forward(
         self,
