@@ -33,6 +33,7 @@ from datamodules.features.face_state import EMOTION_COLUMNS
 from datamodules.features.io import atomic_path, save_npy, write_video, write_wav
 from datamodules.synthetic.appearance import Identity, sample_identity
 from datamodules.synthetic.behaviour import (
+    AFFECT_VALENCE_AROUSAL,
     MOODS,
     ListenerStyle,
     emotion_vector,
@@ -43,7 +44,7 @@ from datamodules.synthetic.cache import cached_world
 from datamodules.synthetic.face_renderer import FaceRenderer
 from datamodules.synthetic.speech import room_mix, synthesize_voice
 
-WORLD_VERSION = "react-world-1"
+WORLD_VERSION = "react-world-2"  # 2: affect-dependent prosody
 SPLITS = ("train", "val", "test")
 NOXI_CITIES = ("Paris", "Nottingham", "Augsburg")
 RECOLA_PEOPLE = (("P25", "P26"), ("P41", "P42"), ("P45", "P46"))
@@ -173,8 +174,11 @@ def write_react_dataset(
             mood = str(rng.choice(moods))
             people = session.people
             tracks = simulate_dyad_clip(rng, mood, (people[0].style, people[1].style), clip_frames)
-            voices = [synthesize_voice(rng, t.mouth_envelope, t.vowel, p.pitch_hz, sample_rate)
-                      for t, p in zip(tracks, people)]
+            voices = []
+            for track, person in zip(tracks, people):
+                valence, arousal = (track.affect @ AFFECT_VALENCE_AROUSAL).T
+                voices.append(synthesize_voice(rng, track.mouth_envelope, track.vowel, person.pitch_hz, sample_rate,
+                                               valence=valence, arousal=arousal))
             paths = []
             for p, (person, track) in enumerate(zip(people, tracks)):
                 path = f"{person.folder}/{clip}"

@@ -33,15 +33,26 @@ def synthesize_voice(
     pitch_hz: float,
     sample_rate: int = 44100,
     harmonics: int = 24,
+    valence: np.ndarray | None = None,
+    arousal: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Mono voice for a clip: ``envelope`` and ``vowel`` are per-frame (25 fps) tracks in [0, 1]."""
+    """Mono voice for a clip: ``envelope`` and ``vowel`` are per-frame (25 fps) tracks in [0, 1];
+    ``valence`` and ``arousal`` (per frame, [-1, 1]) colour the prosody as emotional speech does
+    (Scherer 2003; Juslin & Laukka 2003): arousal raises pitch, pitch range and loudness,
+    positive valence ("smiled speech") raises the formants."""
     frames = len(envelope)
     samples = int(round(frames * sample_rate / FPS))
-    amp = _upsample(envelope, samples)
+    valence = np.zeros(frames, np.float32) if valence is None else np.asarray(valence, np.float32)
+    arousal = np.zeros(frames, np.float32) if arousal is None else np.asarray(arousal, np.float32)
+    loudness = np.clip(1.0 + 0.35 * arousal, 0.5, 1.5)
+    amp = _upsample(envelope * loudness, samples)
     backness = _upsample(vowel, samples)
-    # Intonation: slow pitch movement (+-8%) and declination inside each second.
+    arousal_s, valence_s = _upsample(arousal, samples), _upsample(valence, samples)
+    # Intonation: slow pitch movement (+-8%, wider when aroused) and declination inside each second.
     seconds = np.arange(samples) / sample_rate
-    f0 = pitch_hz * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.2, 0.5) * seconds + rng.uniform(0, 6.28)))
+    swing = 0.08 * (1 + 0.5 * np.clip(arousal_s, 0, 1))
+    f0 = pitch_hz * (1 + 0.15 * arousal_s + 0.04 * valence_s)
+    f0 *= 1 + swing * np.sin(2 * np.pi * rng.uniform(0.2, 0.5) * seconds + rng.uniform(0, 6.28))
     f0 *= 1 - 0.05 * (seconds % 1.0)
     # Wrapped phase keeps h * phase small, so float32 sines stay accurate over a long clip.
     phase = np.mod(2 * np.pi * np.cumsum(f0) / sample_rate, 2 * np.pi).astype(np.float32)
@@ -49,9 +60,10 @@ def synthesize_voice(
     hop = sample_rate // 100
     control = slice(hop // 2, samples, hop)
     f0_c, amp_c, back_c = f0[control], np.clip(amp[control], 0, 1), backness[control]
+    smile = 1 + 0.1 * np.clip(valence_s[control], 0, 1)  # lip spreading shortens the vocal tract
     h = np.arange(1, harmonics + 1, dtype=np.float32)[:, None]
     freq = h * f0_c[None]
-    f1, f2 = 300 + 550 * amp_c, 2300 - 1400 * back_c
+    f1, f2 = (300 + 550 * amp_c) * smile, (2300 - 1400 * back_c) * smile
     gain = (_resonance(freq, f1[None], 80) + 0.7 * _resonance(freq, f2[None], 120)
             + 0.4 * _resonance(freq, np.float32(2900.0), 200)) / h  # -6 dB/octave glottal tilt
     gain[freq > sample_rate / 2 - 500] = 0.0
