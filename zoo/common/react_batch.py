@@ -4,12 +4,17 @@ misshapen key reported with the DataModule option that provides it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
 from datamodules.features.face_state import FACE_STATE_DIM
+
+
+def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
+    """RF README recipe: AdamW, lr 2e-5, weight decay 5e-4, betas (0.9, 0.999), constant LR."""
+    return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
 def require(batch: Mapping[str, Any], key: str, why: str) -> Any:
@@ -22,7 +27,8 @@ def require(batch: Mapping[str, Any], key: str, why: str) -> Any:
 
 class REACTBatchMixin:
     """For LightningModules whose ``self.net`` has ``use_video``, ``use_audio`` and
-    ``samples_per_frame``: the speaker inputs of a batch, checked targets, and ``predict_step``."""
+    ``samples_per_frame``: the speaker inputs of a batch, checked targets, ``predict_step``, and
+    ``configure_optimizers`` from the ``optimizer`` / ``lr_scheduler`` callables."""
 
     def _speaker_inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
         """Speaker video and audio this model uses (None for a switched-off modality) and T, from
@@ -64,3 +70,11 @@ class REACTBatchMixin:
             if key in batch:
                 result[key] = batch[key]
         return result
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]  # frozen wav2vec2 CNN excluded
+        optimizer = self.optimizer(params)
+        if self.lr_scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "monitor": "val/loss"}}

@@ -30,7 +30,7 @@ smoothness 10, speaker 1, pose channels x10.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
 from zoo.common.face_mean import StoresFaceMean
-from zoo.common.react_batch import REACTBatchMixin, require
+from zoo.common.react_batch import REACTBatchMixin, reactface_adamw, require
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.reactface.losses import (
     LOSS_KINDS,
@@ -56,11 +56,6 @@ from zoo.reactface.nets import GENERATION_MODES, ReactFaceNet, generate_reaction
 __all__ = ["ReactFace", "reactface_adamw", "SCHEDULES"]
 
 SCHEDULES = ("two_stage", "single_stage")
-
-
-def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
-    """RF README recipe: AdamW, lr 2e-5, weight decay 5e-4, constant LR."""
-    return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
 class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
@@ -344,16 +339,6 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
                                  mode=getattr(args, "mode", "stream"))
 
         return react_generate_to_files(self, args, out_dir, run, needs_audio=self.net.use_audio)
-
-    # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]  # frozen wav2vec2 CNN excluded
-        optimizer = self.optimizer(params)
-        if self.lr_scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer), "monitor": "val/loss"}}
-
 
 
 def _batch_size(batch: Mapping[str, Any]) -> int:

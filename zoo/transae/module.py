@@ -16,7 +16,7 @@ K-sample REACT protocol (its S-MSE / FRDiv is 0 by construction, paper Table 2).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +29,13 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from datamodules.features.face_state import EXPRESSION, POSE
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
 from zoo.common.face_mean import StoresFaceMean
-from zoo.common.react_batch import REACTBatchMixin
+from zoo.common.react_batch import REACTBatchMixin, reactface_adamw
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.transae.nets import TransAENet
 
 __all__ = ["TransAE", "reactface_adamw", "LOSSES"]
 
 LOSSES = ("smooth_l1", "l1", "mse")
-
-
-def reactface_adamw(params: Iterable) -> torch.optim.Optimizer:
-    """RF README recipe: AdamW, lr 2e-5, weight decay 5e-4, betas (0.9, 0.999), constant LR."""
-    return torch.optim.AdamW(params, lr=2e-5, weight_decay=5e-4)
 
 
 class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
@@ -229,14 +224,3 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
                                  num_frames=video.shape[1])
 
         return react_generate_to_files(self, args, out_dir, run, needs_audio=self.net.use_audio)
-
-    # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]  # frozen wav2vec2 CNN excluded
-        optimizer = self.optimizer(params)
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
-
