@@ -6,8 +6,10 @@ Below it: ``data/`` (embedded-world datasets), ``cache/`` (decoded frames, prepr
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -25,3 +27,16 @@ def dataset_root(root: str | os.PathLike | None, expected: str, embedded: Callab
     if not path.is_dir():
         raise FileNotFoundError(f"data.root {path}: not a directory (expected {expected})")
     return path
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created with its folder), so concurrent processes that
+    generate or download the same thing under ``$FACEZOO_HOME`` wait instead of racing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import lightning as L
 import pytest
@@ -170,7 +171,7 @@ def test_optimizer_defaults_to_the_reactface_recipe():
     frozen = {id(p) for p in model.parameters() if not p.requires_grad}
     assert all(id(p) not in frozen for group in optimizer.param_groups for p in group["params"])
     assert "optimizer" not in model.hparams and model.hparams.feature_dim == 32
-    assert reactface_adamw is TransAE.__init__.__defaults__[-2]
+    assert inspect.signature(TransAE.__init__).parameters["optimizer"].default is reactface_adamw
     sched = tiny_model(use_audio=False, lr_scheduler=functools.partial(
         torch.optim.lr_scheduler.StepLR, step_size=1)).configure_optimizers()
     assert sched["lr_scheduler"]["monitor"] == "val/loss"

@@ -32,6 +32,7 @@ ZOO_COMMANDS: dict[str, tuple[str, str]] = {
 _OPTIONAL_COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("datamodules.features.prepare", "turn raw videos into the zoo's representations (MediaPipe)"),
     "download": ("checkpoints.cli", "download published weights by name"),
+    "export": ("checkpoints.export", "publish a trained run: slim weights, manifest entry, model card"),
     "benchmark": ("zoo.benchmark", "run a leaderboard benchmark suite"),
 }
 ZOO_COMMANDS.update({name: entry for name, entry in _OPTIONAL_COMMANDS.items()

@@ -8,16 +8,14 @@ instead of generating twice, and a dataset counts as complete only once its
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-from datamodules.home import facezoo_home
+from datamodules.home import facezoo_home, file_lock
 
 COMPLETE_MARKER = "facezoo_world.json"
 
@@ -25,17 +23,6 @@ COMPLETE_MARKER = "facezoo_world.json"
 def world_key(version: str, settings: dict) -> str:
     blob = json.dumps({"version": version, **settings}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cached_world(name: str, version: str, write: Callable[..., Path], settings: dict,

@@ -53,6 +53,7 @@ from zoo.cmmnet.nets import (
     push_loss,
     reparameterise,
 )
+from zoo.common.pretrained import load_pretrained
 
 __all__ = ["CMMNet", "PHASES", "VARIANTS", "pix2pix_adam"]
 
@@ -87,6 +88,7 @@ class CMMNet(L.LightningModule):
         skip_connections: U-Net skips in the translator.
         translation_frames: frames per sequence used in a translation step (None = all T).
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
+        pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class CMMNet(L.LightningModule):
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -145,6 +148,8 @@ class CMMNet(L.LightningModule):
         if variant == "cmmnet":
             self.modes = MultiModeLSTM(num_modes, latent_dim, lstm_hidden)
             self.translator = UNetTranslator(translator_channels, skip_connections)
+        if pretrained is not None:  # fine-tune from published weights (zoo/common/pretrained.py)
+            load_pretrained(self, pretrained)
 
     # ------------------------------------------------------------------ schedule
     @property

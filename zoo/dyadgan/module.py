@@ -40,6 +40,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from datamodules.features.face_state import AFFECT_CLASSES
+from zoo.common.pretrained import load_pretrained
 from zoo.dyadgan.dictionary import AffectShapeDictionary, adjacent_step_limit
 from zoo.dyadgan.nets import (
     AffectEncoder,
@@ -92,7 +93,8 @@ class DyadGAN(L.LightningModule):
         ngf, ndf: DCGAN widths (stage 1 / one-stage); unet_ngf, patch_ndf: stage 2 widths.
         patch_layers: stride-2 layers of the PatchGAN (pix2pix 3 = 70x70 patches; needs S >= 3 * 2 ** n).
         unet_dropout: pix2pix dropout in the U-Net's inner decoder blocks.
-        sketch_l1_weight, face_l1_weight: L1 weights of the sketch (or one-stage face) and stage-2 face.
+        sketch_l1_weight, face_l1_weight: L1 weights of the stage-1 sketch and of the face (stage 2, or
+            the one-stage baseline's face).
         generator_steps: generator updates per discriminator update (paper 2).
         lstm_hidden, lstm_layers: C-LSTM size (both settings).
         dictionary_min_cluster_size, dictionary_max_subclusters, dictionary_candidates,
@@ -100,6 +102,9 @@ class DyadGAN(L.LightningModule):
         eval_strategy: z strategy of ``generate_sequences`` / ``predict_step``.
         predict_num_samples: K of ``predict_step``.
         optimizer: GAN optimiser (default Adam 2e-4, (0.5, 0.999)); lstm_optimizer: C-LSTMs' (Adam 1e-3).
+        binarize_sketch: threshold stage 1's sketch at 0 before stage 2 (generation and evaluation;
+            training feeds stage 2 real sketches, as the paper).
+        pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class DyadGAN(L.LightningModule):
         patch_ndf: int = 64,
         patch_layers: int = 3,
         unet_dropout: float = 0.5,
+        binarize_sketch: bool = True,
         sketch_l1_weight: float = 10.0,
         face_l1_weight: float = 100.0,
         generator_steps: int = 2,
@@ -130,6 +136,7 @@ class DyadGAN(L.LightningModule):
         predict_num_samples: int = 1,
         optimizer: OptimizerCallable = pix2pix_adam,
         lstm_optimizer: OptimizerCallable = lstm_adam,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
@@ -161,6 +168,8 @@ class DyadGAN(L.LightningModule):
         if architecture == "two_stage":
             self.translator = UNetGenerator(1, 3, int(math.log2(image_size)), unet_ngf, image_size, unet_dropout)
             self.translator_discriminator = PatchDiscriminator(4, patch_ndf, patch_layers)
+        if pretrained is not None:  # fine-tune from published weights (zoo/common/pretrained.py)
+            load_pretrained(self, pretrained)
 
     @property
     def two_stage(self) -> bool:
@@ -190,6 +199,11 @@ class DyadGAN(L.LightningModule):
         image = self.generator(z, self.g_affect(window))
         if not self.two_stage:
             return None, image
+        if self.hparams.binarize_sketch:
+            # Stage 2 is trained on clean binary sketches; stage 1's grey speckle would otherwise
+            # become hair and skin texture. The released code cleaned generated sketches too
+            # (MATLAB "openbw", bnojavan/Facial-Expressions-in-Dyadic-Interactions ReadMe_old.txt).
+            image = torch.where(image > 0, 1.0, -1.0).to(image.dtype)
         return image, self.translator(image)
 
     @torch.no_grad()
@@ -336,7 +350,10 @@ class DyadGAN(L.LightningModule):
         first_target = sketch if self.two_stage else face
         self._gan_round(g_opt, d_opt, lambda: self.generator(z, self.g_affect(window)),
                         lambda image: self.discriminator(image, self.d_affect(window)), first_target,
-                        self.hparams.sketch_l1_weight, "sketch" if self.two_stage else "face", batch_size)
+                        # the one-stage baseline makes faces: the face L1 weight, as stage 2 (with the
+                        # sketch weight 10 its discriminator wins and the generator collapses to noise)
+                        self.hparams.sketch_l1_weight if self.two_stage else self.hparams.face_l1_weight,
+                        "sketch" if self.two_stage else "face", batch_size)
         if self.two_stage:
             # stage 2 reads real sketches, as the paper trains it on (sketch, face) pairs
             g2_opt, d2_opt = optimizers[3:5]

@@ -29,6 +29,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from datamodules.features.face_state import EXPRESSION, POSE
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
 from zoo.common.face_mean import StoresFaceMean
+from zoo.common.pretrained import load_pretrained
 from zoo.common.react_batch import REACTBatchMixin, reactface_adamw
 from zoo.common.react_io import add_react_generate_arguments, react_generate_to_files
 from zoo.transae.nets import TransAENet
@@ -63,6 +64,7 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         predict_num_samples: K of ``predict_step`` (REACT protocol: 10 per speaker).
         optimizer: ``OptimizerCallable``; default :func:`reactface_adamw` (AdamW 2e-5, wd 5e-4).
         lr_scheduler: optional ``LRSchedulerCallable`` (RF uses none); monitored on ``val/loss``.
+        pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         predict_num_samples: int = 10,
         optimizer: OptimizerCallable = reactface_adamw,
         lr_scheduler: LRSchedulerCallable | None = None,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -113,6 +116,8 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
             audio_layerdrop=audio_layerdrop, audio_attention=audio_attention,
             speaker_reconstruction=speaker_reconstruction_weight > 0,
         )
+        if pretrained is not None:  # fine-tune from published weights (zoo/common/pretrained.py)
+            load_pretrained(self, pretrained)
 
     # ------------------------------------------------------------------ batch handling
     # ------------------------------------------------------------------ forward / generate
