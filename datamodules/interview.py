@@ -467,6 +467,40 @@ class InterviewDataModule(SplitLoaders, L.LightningDataModule):
             shapes.append(params[frames])
         return np.concatenate(shapes).astype(np.float32), np.concatenate(affects).astype(np.float32)
 
+    def face_attribute_data(self, split: str = "train", stride: int = 2) -> dict[str, np.ndarray]:
+        """Real aligned faces of ``split`` with who they are and where their landmarks are, for
+        training a feature network (``zoo.metrics.world_features``): every ``stride``-th
+        interviewer frame (identity 0) and, where ``interviewee_landmarks.npy`` exists, every
+        ``stride``-th interviewee frame aligned the same way (identity = 1 + the session's index;
+        one interviewee per session, as in the layout).
+
+        Returns ``faces`` uint8 (N, S, S, 3), ``identities`` int64 (N,), ``landmarks`` float32 (N, 68, 2).
+        """
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride: expected a positive int, got {stride!r}")
+        faces, identities, points = [], [], []
+        for number, session in enumerate(self.sessions(split), start=1):
+            faces.append(np.asarray(session.frames[::stride]))
+            points.append(session.landmarks[::stride])
+            identities.append(np.zeros(len(faces[-1]), dtype=np.int64))
+            landmark_file = session.files.folder / "interviewee_landmarks.npy"
+            if not landmark_file.is_file():
+                continue
+            landmarks = np.load(landmark_file).astype(np.float64)
+            if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 2) or not np.isfinite(landmarks).all():
+                raise ValueError(f"{landmark_file}: expected finite (T, 68, 2) pixel landmarks, got {landmarks.shape}")
+            frames = read_video(session.files.video("interviewee"))
+            length = min(len(frames), len(landmarks))
+            if abs(len(frames) - len(landmarks)) > LENGTH_TOLERANCE:
+                raise ValueError(f"{landmark_file}: {len(landmarks)} frames, its video has {len(frames)}")
+            aligned, aligned_points = align_session(frames[:length:stride], landmarks[:length:stride],
+                                                    self.image_size, self.crop_scale)
+            faces.append(aligned)
+            points.append(aligned_points)
+            identities.append(np.full(len(aligned), number, dtype=np.int64))
+        return {"faces": np.concatenate(faces), "identities": np.concatenate(identities),
+                "landmarks": np.concatenate(points).astype(np.float32)}
+
     def setup(self, stage: str | None = None) -> None:
         splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",), None: SPLITS}
         if stage not in splits:

@@ -206,3 +206,20 @@ def test_generate_to_files_writes_mp4s(tmp_path):
     args.num_samples = 1
     with pytest.raises(FileNotFoundError, match="--affect"):
         model.generate_to_files(args, tmp_path)
+
+
+def test_stage_two_reads_a_binarised_sketch_unless_switched_off():
+    torch.manual_seed(0)
+    z, window = torch.randn(3, P), torch.rand(3, H, 8)
+    binary = _model().eval()
+    sketch, face = binary.render(z, window)
+    assert set(sketch.unique().tolist()) <= {-1.0, 1.0} and face.shape == (3, 3, S, S)
+    seen = []
+    binary.translator.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    binary.render(z, window)
+    assert torch.equal(seen[0], sketch)  # stage 2 got exactly the binary sketch
+    raw = _model(binarize_sketch=False).eval()
+    raw.load_state_dict(binary.state_dict())
+    raw_sketch, raw_face = raw.render(z, window)
+    assert torch.equal(torch.where(raw_sketch > 0, 1.0, -1.0), sketch)
+    assert not torch.equal(raw_sketch, sketch) and not torch.allclose(raw_face, face)
