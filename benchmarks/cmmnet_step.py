@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="override the preset batch size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machines)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.steps < 1 or args.warmup < 0:
         raise SystemExit("--steps must be >= 1 and --warmup >= 0")
     device = torch.device(args.device)

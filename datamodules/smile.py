@@ -71,7 +71,13 @@ __all__ = [
     "eye_alignment",
     "preprocess_smile",
     "SmileSequences",
+    "SmileDataModule",
     "NEMODataModule",
+    "frame_grid",
+    "n2s_segment_at_rate",
+    "read_frames",
+    "align_sequence",
+    "preprocess_segments",
 ]
 
 SMILE_CLASSES = ("posed", "spontaneous")  # label 0 / 1 (MeshSmileNet: 0 deliberate, 1 spontaneous)
@@ -242,31 +248,55 @@ def _apply(matrices: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.einsum("tij,tpj->tpi", matrices[:, :, :2], points) + matrices[:, None, :, 2]
 
 
-def preprocess_smile(video: str | os.PathLike, landmarks: np.ndarray,
-                     length: int = SEQUENCE_LENGTH, image_size: int = IMAGE_SIZE) -> dict[str, np.ndarray]:
-    """CMM-Net preprocessing of one video with its (T, 68, 2) landmarks (module doc, steps 1-3).
+def frame_grid(num_frames: int, source_fps: float, target_fps: float | None) -> np.ndarray:
+    """Source frame indices sampling a ``num_frames`` video at ``target_fps`` (nearest frame);
+    ``np.arange(num_frames)`` when the rates agree or ``target_fps`` is None."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames: expected >= 1, got {num_frames}")
+    if source_fps <= 0 or (target_fps is not None and target_fps <= 0):
+        raise ValueError(f"frame rates must be positive, got source_fps={source_fps}, target_fps={target_fps}")
+    if target_fps is None or abs(source_fps - target_fps) < 1e-9:
+        return np.arange(num_frames)
+    step = source_fps / target_fps
+    return np.minimum(np.round(np.arange(0.0, num_frames - 0.5, step)).astype(np.int64), num_frames - 1)
 
-    Returns ``frames`` (length, S, S, 3) uint8, ``landmark_images`` (length, S, S) uint8 {0, 1},
-    ``landmarks`` (length, 68, 2) float32 aligned pixels, ``au`` (length, 2) float32 AU6/AU12,
-    ``indices`` (length,) source frame numbers.
-    """
-    landmarks = np.asarray(landmarks, dtype=np.float64)
-    if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 2):
-        raise ValueError(f"{video}: landmarks must be (T, {NUM_LANDMARKS}, 2), got {landmarks.shape}")
-    au = au_from_landmarks(landmarks, "first", ("AU6", "AU12"))
-    indices = n2s_segment(au.mean(axis=1), length)
-    wanted = set(indices.tolist())
+
+def n2s_segment_at_rate(intensity: np.ndarray, length: int = SEQUENCE_LENGTH, source_fps: float = 1.0,
+                        target_fps: float | None = None) -> np.ndarray:
+    """:func:`n2s_segment` on the curve resampled to ``target_fps``; returns source frame indices,
+    so a 20 fps and a 50 fps video give segments of the same duration (notes F.3)."""
+    x = np.asarray(intensity, dtype=np.float64)
+    if x.ndim != 1 or len(x) < 1:
+        raise ValueError(f"intensity: expected a (T,) curve, got shape {x.shape}")
+    grid = frame_grid(len(x), source_fps, target_fps)
+    return grid[n2s_segment(x[grid], length)]
+
+
+def read_frames(video: str | os.PathLike, wanted: set[int], expected_frames: int | None = None) -> dict[int, np.ndarray]:
+    """The decoded RGB frames ``wanted`` of a video file or frame folder (one pass);
+    ``expected_frames``: the number the landmark file has (a mismatch is an error naming both)."""
     frames: dict[int, np.ndarray] = {}
     count = 0
     for number, frame in enumerate(iter_video(video)):
         count += 1
         if number in wanted:
             frames[number] = frame
-    if count != len(landmarks):
-        raise ValueError(f"{video}: {count} frames but its landmark file has {len(landmarks)} rows")
+    if expected_frames is not None and count != expected_frames:
+        raise ValueError(f"{video}: {count} frames but its landmark file has {expected_frames} rows")
+    missing = sorted(wanted - set(frames))
+    if missing:
+        raise ValueError(f"{video}: has {count} frames; frames {missing[:5]} do not exist")
+    return frames
+
+
+def align_sequence(frames: dict[int, np.ndarray], landmarks: np.ndarray, indices: np.ndarray,
+                   image_size: int = IMAGE_SIZE) -> dict[str, np.ndarray]:
+    """Eye-aligned ``image_size`` faces, landmark images and aligned landmarks of the frames
+    ``indices`` (module doc, steps 2-3); ``landmarks`` (T, 68, 2) of the whole video."""
+    indices = np.asarray(indices, dtype=np.int64)
     big = image_size * _SUPERSAMPLE
     matrices = eye_alignment(landmarks[indices], big)
-    out = np.empty((length, image_size, image_size, 3), dtype=np.uint8)
+    out = np.empty((len(indices), image_size, image_size, 3), dtype=np.uint8)
     for t, (number, matrix) in enumerate(zip(indices, matrices)):
         warped = cv2.warpAffine(frames[int(number)], matrix, (big, big), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
@@ -276,9 +306,48 @@ def preprocess_smile(video: str | os.PathLike, landmarks: np.ndarray,
         "frames": out,
         "landmark_images": landmark_image(aligned, image_size),
         "landmarks": aligned.astype(np.float32),
-        "au": au[indices].astype(np.float32),
         "indices": indices,
     }
+
+
+def _check_landmarks(landmarks: np.ndarray, source: object) -> np.ndarray:
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 2):
+        raise ValueError(f"{source}: landmarks must be (T, {NUM_LANDMARKS}, 2), got {landmarks.shape}")
+    if not np.isfinite(landmarks).all():
+        raise ValueError(f"{source}: landmarks contain NaN or inf (frames without a face?)")
+    return landmarks
+
+
+def preprocess_segments(video: str | os.PathLike, landmarks: np.ndarray, segments: list[np.ndarray],
+                        au: list[np.ndarray], image_size: int = IMAGE_SIZE) -> list[dict[str, np.ndarray]]:
+    """Several segments (frame indices) of one video, decoded once: :func:`align_sequence` of each
+    plus its ``au`` (len, A) intensities. DISFA's long videos hold several smiles each."""
+    landmarks = _check_landmarks(landmarks, video)
+    if len(segments) != len(au):
+        raise ValueError(f"segments and au: {len(segments)} vs {len(au)} entries")
+    wanted = {int(i) for seg in segments for i in seg}
+    frames = read_frames(video, wanted, len(landmarks))
+    out = []
+    for seg, intensities in zip(segments, au):
+        item = align_sequence(frames, landmarks, seg, image_size)
+        item["au"] = np.asarray(intensities, dtype=np.float32)
+        out.append(item)
+    return out
+
+
+def preprocess_smile(video: str | os.PathLike, landmarks: np.ndarray,
+                     length: int = SEQUENCE_LENGTH, image_size: int = IMAGE_SIZE) -> dict[str, np.ndarray]:
+    """CMM-Net preprocessing of one video with its (T, 68, 2) landmarks (module doc, steps 1-3).
+
+    Returns ``frames`` (length, S, S, 3) uint8, ``landmark_images`` (length, S, S) uint8 {0, 1},
+    ``landmarks`` (length, 68, 2) float32 aligned pixels, ``au`` (length, 2) float32 AU6/AU12,
+    ``indices`` (length,) source frame numbers.
+    """
+    landmarks = _check_landmarks(landmarks, video)
+    au = au_from_landmarks(landmarks, "first", ("AU6", "AU12"))
+    indices = n2s_segment(au.mean(axis=1), length)
+    return preprocess_segments(video, landmarks, [indices], [au[indices]], image_size)[0]
 
 
 def _signature(path: Path) -> tuple:
@@ -339,7 +408,58 @@ class SmileSequences(Dataset):
         return sample
 
 
-class NEMODataModule(SplitLoaders, L.LightningDataModule):
+class SmileDataModule(SplitLoaders, L.LightningDataModule):
+    """What the smile DataModules share (UvA-NEMO here, DISFA/DISFA+ in :mod:`datamodules.disfa`):
+    argument checks, ``setup`` / ``prepare_data`` and the loaders over :class:`SmileSequences`
+    (training: the resumable loader). Subclasses implement ``make_dataset(split)``."""
+
+    def __init__(self, sequence_length: int = SEQUENCE_LENGTH, image_size: int = IMAGE_SIZE, batch_size: int = 16,
+                 eval_batch_size: int | None = None, num_workers: int = 0, cache_dir: str | None = None) -> None:
+        super().__init__()
+        for name, value in dict(batch_size=batch_size, sequence_length=sequence_length, image_size=image_size).items():
+            if value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value}")
+        if sequence_length < 2:
+            raise ValueError(f"sequence_length: expected >= 2 frames, got {sequence_length}")
+        if image_size < 16:
+            raise ValueError(f"image_size: expected >= 16 pixels, got {image_size}")
+        self.sequence_length, self.image_size = sequence_length, image_size
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else facezoo_home() / "cache" / "smile"
+        self.datasets: dict[str, SmileSequences] = {}
+
+    def make_dataset(self, split: str) -> SmileSequences:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        for split in ("train", "val", "test"):
+            self.make_dataset(split)
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        for split in wanted.get(stage or "fit", ("train", "val", "test")):
+            if split not in self.datasets:
+                self.datasets[split] = self.make_dataset(split)
+
+    def dataset(self, split: str) -> SmileSequences:
+        """The preprocessed sequences of ``split`` ("train", "val" or "test"), built on first use."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split: expected 'train', 'val' or 'test', got {split!r}")
+        if split not in self.datasets:
+            self.datasets[split] = self.make_dataset(split)
+        return self.datasets[split]
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        common = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        if train:
+            return training_loader(dataset, [self.sequence_length] * len(dataset), self.sequence_length,
+                                   self.batch_size, **common)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)
+
+
+class NEMODataModule(SmileDataModule):
     """UvA-NEMO smiles for CMM-Net: fold ``fold`` is the test split, the other folds train.
 
     Args:
@@ -373,14 +493,7 @@ class NEMODataModule(SplitLoaders, L.LightningDataModule):
         num_workers: int = 0,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__()
-        for name, value in dict(batch_size=batch_size, sequence_length=sequence_length, image_size=image_size).items():
-            if value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value}")
-        if sequence_length < 2:
-            raise ValueError(f"sequence_length: expected >= 2 frames, got {sequence_length}")
-        if image_size < 16:
-            raise ValueError(f"image_size: expected >= 16 pixels, got {image_size}")
+        super().__init__(sequence_length, image_size, batch_size, eval_batch_size, num_workers, cache_dir)
         if not 1 <= fold <= num_folds:
             raise ValueError(f"fold: expected 1..{num_folds}, got {fold}")
         if val_fold is not None and (not 1 <= val_fold <= num_folds or val_fold == fold):
@@ -388,11 +501,6 @@ class NEMODataModule(SplitLoaders, L.LightningDataModule):
         self.root, self.world = root, dict(world or {})
         self.fold, self.val_fold, self.num_folds, self.fold_seed = fold, val_fold, num_folds, fold_seed
         self.folds_dir, self.landmarks_dir = folds_dir, landmarks_dir
-        self.sequence_length, self.image_size = sequence_length, image_size
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
-        self.num_workers = num_workers
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else facezoo_home() / "cache" / "smile"
-        self.datasets: dict[str, SmileSequences] = {}
         self._root: Path | None = None
 
     @property
@@ -433,23 +541,3 @@ class NEMODataModule(SplitLoaders, L.LightningDataModule):
         items = self.split_items(split)
         files = [cached_preprocess(i, self.cache_dir, self.sequence_length, self.image_size) for i in items]
         return SmileSequences(items, files)
-
-    def prepare_data(self) -> None:
-        for split in ("train", "val", "test"):
-            self.make_dataset(split)
-
-    def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
-        for split in wanted.get(stage or "fit", ("train", "val", "test")):
-            if split not in self.datasets:
-                self.datasets[split] = self.make_dataset(split)
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        if split not in self.datasets:
-            self.datasets[split] = self.make_dataset(split)
-        dataset = self.datasets[split]
-        common = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-        if train:
-            return training_loader(dataset, [self.sequence_length] * len(dataset), self.sequence_length,
-                                   self.batch_size, **common)
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **common)

@@ -82,8 +82,11 @@ class SmileStyle:
         return asdict(self)
 
 
-def sample_smile_style(rng: np.random.Generator, label: str) -> SmileStyle:
-    """A random smile of class ``label`` (frame counts at 50 fps)."""
+def sample_smile_style(rng: np.random.Generator, label: str, fps: float = FPS) -> SmileStyle:
+    """A random smile of class ``label`` (frame counts at ``fps``; UvA-NEMO's 50 by default,
+    DISFA's 20 in :mod:`~datamodules.synthetic.disfa_world`: the durations in seconds are the same)."""
+    if fps <= 0:
+        raise ValueError(f"fps: expected > 0, got {fps}")
     if label not in LABELS:
         raise ValueError(f"label: expected one of {LABELS}, got {label!r}")
     posed = label == "deliberate"
@@ -91,7 +94,7 @@ def sample_smile_style(rng: np.random.Generator, label: str) -> SmileStyle:
     eyes = EYE_STYLES[int(rng.random() < (0.3 if posed else 0.5))]
 
     def seconds(lo: float, hi: float) -> int:
-        return int(round(rng.uniform(lo, hi) * FPS))
+        return max(2, int(round(rng.uniform(lo, hi) * fps)))
 
     return SmileStyle(
         label=label,
@@ -105,7 +108,7 @@ def sample_smile_style(rng: np.random.Generator, label: str) -> SmileStyle:
         tail_frames=seconds(0.3, 0.6),
         amplitude=float(rng.uniform(0.75, 1.0) if posed else rng.uniform(0.5, 0.85)),
         weak_side=float(rng.uniform(0.6, 0.85) if posed else rng.uniform(0.93, 1.0)),
-        weak_side_lag=int(rng.integers(2, 7) if posed else rng.integers(0, 2)),
+        weak_side_lag=int(round((rng.integers(2, 7) if posed else rng.integers(0, 2)) * fps / FPS)),
         left_stronger=bool(rng.random() < 0.5),
         cheek_raise=float(rng.uniform(0.0, 0.3) if posed else rng.uniform(0.6, 1.0)),
         jaw_open=float(rng.uniform(0.2, 0.4)) if mouth == "open" else 0.0,
@@ -114,7 +117,7 @@ def sample_smile_style(rng: np.random.Generator, label: str) -> SmileStyle:
     )
 
 
-def _envelope(style: SmileStyle, lag: int = 0, onset_scale: float = 1.0) -> np.ndarray:
+def _envelope(style: SmileStyle, lag: int = 0, onset_scale: float = 1.0, fps: float = FPS) -> np.ndarray:
     """0 -> 1 -> 0 activation over the video: raised-cosine onset (spontaneous: smooth; posed: a
     fast ramp with overshoot settling during the apex), plateau, raised-cosine offset."""
     n = style.frames
@@ -129,7 +132,7 @@ def _envelope(style: SmileStyle, lag: int = 0, onset_scale: float = 1.0) -> np.n
     if apex_stop > apex_start:
         span = np.arange(apex_stop - apex_start)
         # an overshoot decaying over ~10 frames (posed smiles "snap" into place)
-        plateau = 1.0 + style.overshoot * np.exp(-span / 10.0)
+        plateau = 1.0 + style.overshoot * np.exp(-span / (10.0 * fps / FPS))
         out[apex_start:min(apex_stop, n)] = plateau[: max(0, min(apex_stop, n) - apex_start)]
     fall_t = np.arange(style.offset_frames) / style.offset_frames
     fall = 0.5 + 0.5 * np.cos(np.pi * fall_t)
@@ -138,21 +141,22 @@ def _envelope(style: SmileStyle, lag: int = 0, onset_scale: float = 1.0) -> np.n
     return out
 
 
-def _blinks(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """Blinks as a Poisson process (~17 / min), each 160-280 ms, at 50 fps."""
+def _blinks(rng: np.random.Generator, frames: int, fps: float = FPS) -> np.ndarray:
+    """Blinks as a Poisson process (~17 / min), each 160-280 ms."""
     closure = np.zeros(frames)
-    t = int(rng.exponential(FPS * 60 / 17))
+    t = int(rng.exponential(fps * 60 / 17))
     while t < frames:
-        length = int(rng.integers(8, 15))
+        length = max(2, int(round(rng.integers(8, 15) * fps / FPS)))
         span = np.arange(min(length, frames - t))
         closure[t + span] = np.sin(np.pi * (span + 0.5) / length)
-        t += length + int(rng.exponential(FPS * 60 / 17)) + 4
+        t += length + int(rng.exponential(fps * 60 / 17)) + 4
     return closure
 
 
-def _slow_noise(rng: np.random.Generator, frames: int, amplitude: float, channels: int) -> np.ndarray:
+def _slow_noise(rng: np.random.Generator, frames: int, amplitude: float, channels: int,
+                fps: float = FPS) -> np.ndarray:
     """Smooth random drift (sum of a few low-frequency sinusoids), for head pose."""
-    t = np.arange(frames) / FPS
+    t = np.arange(frames) / fps
     out = np.zeros((frames, channels))
     for _ in range(3):
         freq = rng.uniform(0.1, 0.6, channels)
@@ -161,17 +165,18 @@ def _slow_noise(rng: np.random.Generator, frames: int, amplitude: float, channel
     return amplitude * out / 3.0
 
 
-def simulate_smile(rng: np.random.Generator, style: SmileStyle) -> np.ndarray:
-    """Face states (T, 58) of one smile: neutral, onset, apex, offset, neutral."""
+def simulate_smile(rng: np.random.Generator, style: SmileStyle, fps: float = FPS) -> np.ndarray:
+    """Face states (T, 58) of one smile: neutral, onset, apex, offset, neutral (``style``'s
+    frame counts are at ``fps``)."""
     n = style.frames
     face = np.zeros((n, FACE_STATE_DIM))
-    strong = _envelope(style)
-    weak = _envelope(style, lag=style.weak_side_lag) * style.weak_side
+    strong = _envelope(style, fps=fps)
+    weak = _envelope(style, lag=style.weak_side_lag, fps=fps) * style.weak_side
     left, right = (strong, weak) if style.left_stronger else (weak, strong)
     face[:, _B["mouthSmileLeft"]] = style.amplitude * left
     face[:, _B["mouthSmileRight"]] = style.amplitude * right
     # the cheek follows the lip corners a little later (slower onset)
-    cheek = _envelope(style, lag=2, onset_scale=1.3)
+    cheek = _envelope(style, lag=int(round(2 * fps / FPS)), onset_scale=1.3, fps=fps)
     cheek_left, cheek_right = (1.0, style.weak_side) if style.left_stronger else (style.weak_side, 1.0)
     face[:, _B["cheekSquintLeft"]] = style.cheek_raise * style.amplitude * cheek_left * cheek
     face[:, _B["cheekSquintRight"]] = style.cheek_raise * style.amplitude * cheek_right * cheek
@@ -186,17 +191,17 @@ def simulate_smile(rng: np.random.Generator, style: SmileStyle) -> np.ndarray:
     # Duchenne narrowing of the eyes comes with the cheek raise
     squint = 0.5 * style.cheek_raise * cheek
     face[:, _B["eyeSquintLeft"]] = face[:, _B["eyeSquintRight"]] = squint
-    blink = _blinks(rng, n)
-    held = style.eye_closure * _envelope(style, lag=3)
+    blink = _blinks(rng, n, fps)
+    held = style.eye_closure * _envelope(style, lag=int(round(3 * fps / FPS)), fps=fps)
     closure = np.clip(np.maximum(blink, held), 0.0, 1.0)
     face[:, _B["eyeBlinkLeft"]] = face[:, _B["eyeBlinkRight"]] = closure
     # head: slow drift, plus a small chin-up / tilt during spontaneous smiles
-    rotation = _slow_noise(rng, n, 0.025, 3)
+    rotation = _slow_noise(rng, n, 0.025, 3, fps)
     if style.label == "spontaneous":
         rotation[:, 0] -= 0.04 * rng.uniform(0.5, 1.0) * both
         rotation[:, 2] += 0.03 * rng.uniform(-1.0, 1.0) * both
     face[:, ROTATION] = rotation
-    face[:, TRANSLATION] = _slow_noise(rng, n, 0.01, 3) * np.array([1.0, 1.0, 2.0])
+    face[:, TRANSLATION] = _slow_noise(rng, n, 0.01, 3, fps) * np.array([1.0, 1.0, 2.0])
     return np.clip(face, -1.0, 1.0).astype(np.float32)
 
 
