@@ -186,15 +186,15 @@ def test_min_block_dtw_float32_keeps_exact_zero_and_the_minimum(backend):
     rng = np.random.default_rng(4)
     queries, refs = _emotion_like(rng, (5, 40)), _emotion_like(rng, (20, 40))
     refs[7] = queries[2]
-    # 20 candidates per query (float32 then runs 8 lanes: padding to 16 would waste more) and 16
-    # (16 lanes: one full group) must give the same minima
+    # 20 candidates per query (two full groups of 8 lanes and a partial one) and 16 must give the
+    # same minima
     offsets, cands = np.arange(0, 5 * 20 + 1, 20), np.tile(rng.permutation(20), 5)
     every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in EMOTION_BLOCKS) for r in refs]
                       for q in queries])
     got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, backend=backend, precision="float32").numpy()
     assert got[2] == 0.0
     np.testing.assert_allclose(got, every.min(1), rtol=1e-5)
-    assert _lanes_for(torch.float32, np.full(5, 20)) == 8 and _lanes_for(torch.float32, np.full(5, 16)) == 16
+    assert _lanes_for(torch.float32, np.full(5, 20)) == 8 and _lanes_for(torch.float64, np.full(5, 20)) == 4
     keep = np.tile(rng.permutation(16), (5, 1))  # references 0..15, the exact match 7 included
     every16 = every[:, :16].min(1)
     got16 = min_block_dtw(queries, refs, np.arange(0, 5 * 16 + 1, 16), keep.reshape(-1), EMOTION_BLOCKS,
@@ -219,3 +219,39 @@ def test_score_precision_float32_agrees_and_bad_precision_is_rejected():
     assert fast == pytest.approx(exact, rel=1e-5)
     with pytest.raises(ValueError, match="precision"):
         score(pred, lis, neighbours=m, metrics=["FRD"], precision="half")
+
+
+def test_min_block_dtw_pruning_never_changes_the_minimum(backend):
+    # constant sequences make the envelope bounds exact (DTW^2 = max(T1, T2) * gap^2 = the bound),
+    # so candidates tie with their bounds and with each other; the minimum must still be tslearn's
+    rng = np.random.default_rng(17)
+    blocks = [(0, 3, 0.5), (3, 4, 1.0), (4, 6, 0.0)]  # a weight-0 block is never needed
+    refs = rng.normal(size=(14, 31, 6))
+    refs[:4] = rng.normal(size=(4, 1, 6)).repeat(31, axis=1)  # constant references
+    refs[4] = refs[2]  # an exact tie
+    queries = rng.normal(size=(5, 23, 6))
+    queries[0] = refs[2, :1].repeat(23, axis=0)  # constant query equal to references 2 and 4: 0
+    queries[1] = refs[1, :1].repeat(23, axis=0) + 0.25  # constant: tight bounds against refs 0..4
+    queries[2] = refs[7, :23] + rng.normal(0, 1e-3, size=(23, 6))  # one clearly nearest reference
+    offsets, cands = np.arange(0, 5 * 14 + 1, 14), np.tile(rng.permutation(14), 5)
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in blocks) for r in refs] for q in queries])
+    got = min_block_dtw(queries, refs, offsets, cands, blocks, backend=backend).numpy()
+    np.testing.assert_allclose(got, every.min(1), rtol=1e-13, atol=1e-15)
+    assert got[0] == 0.0
+    exhaustive = min_block_dtw(queries, refs, offsets, cands, blocks, backend=backend, prune=False).numpy()
+    np.testing.assert_allclose(got, exhaustive, rtol=1e-14, atol=0)
+    got32 = min_block_dtw(queries, refs, offsets, cands, blocks, backend=backend, precision="float32").numpy()
+    np.testing.assert_allclose(got32, every.min(1), rtol=1e-5, atol=1e-6)
+
+
+def test_min_block_dtw_many_near_ties_on_emotion_data(backend):
+    # samples that are noisy copies of one listener: the bounds prune most candidates, and the
+    # few that survive are close in value; every query must still find tslearn's minimum
+    rng = np.random.default_rng(23)
+    refs = _emotion_like(rng, (12, 60))
+    queries = np.clip(refs[rng.integers(0, 12, size=6)] + rng.normal(0, 0.05, size=(6, 60, 25)), 0, 1)
+    offsets, cands = np.arange(0, 6 * 12 + 1, 12), np.tile(np.arange(12), 6)
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in EMOTION_BLOCKS) for r in refs]
+                      for q in queries])
+    got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, backend=backend).numpy()
+    np.testing.assert_allclose(got, every.min(1), rtol=1e-13)

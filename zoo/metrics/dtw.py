@@ -9,15 +9,20 @@ Two backends compute the same numbers (float64 by default):
 
 * ``"numba"`` (CPU). ``block_dtw``/``dtw``: a compiled kernel that runs 8 pairs per SIMD lane
   group and walks the cost matrix in tiles of rows. ``min_block_dtw`` (FRD's minimum over
-  neighbours) has its own kernel: one query against 8 candidates at a time, the cost matrix built
-  from exact differences in 8-row x 32-column tiles with the candidate (lane) axis innermost and
-  contiguous so LLVM vectorises it, channels summed in tslearn's order 8, then 4 per pass (FMA
-  contraction only, so results agree with tslearn to ~1e-16 relative and identical frames still
-  cost exactly 0), and the recursion split into a vectorised ``c + min(up, diag)`` and a pass
-  carrying the left neighbour. Candidates are visited in order of their first/last-frame cost, and
-  a candidate is abandoned once ``sum_b w_b sqrt(min_j D_b[i, j])`` (a lower bound on its final
-  value: every warping path crosses every row, costs are >= 0) reaches the best so far; the
-  minimum is unchanged. Queries are spread over one thread per core (the kernels release the GIL).
+  neighbours) has its own kernel: one query against a lane group of candidates (4 float64 or 8
+  float32 = one 256-bit vector), one channel block at a time; the cost matrix is built from exact
+  differences in 8-row x 32-column tiles with the candidate (lane) axis innermost and contiguous
+  so LLVM vectorises it, channels summed in tslearn's order (FMA contraction only, so results
+  agree with tslearn to ~1e-16 relative and identical frames still cost exactly 0), and the
+  recursion split into a vectorised ``c + min(up, diag)`` and a pass carrying the left neighbour.
+  The minimum is found with exact lower-bound pruning (UCR-suite style, Rakthanmanon et al. 2012):
+  every candidate gets a bound per block from the path's fixed end cells and each frame's
+  distance to the other series' bounding box (LB_Keogh without a window), over rows and over
+  columns; the half lane group of lowest bound is completed first, the others run block by
+  block (fewest channels first: valence/arousal before expressions and AUs), skipped once their
+  bound (exact blocks + bounds of the rest) reaches the best so far, and abandoned inside a block
+  once ``min_j D[i, j]`` plus the bounds of the rows after i does. The minimum is unchanged.
+  Queries are spread over one thread per core (the kernels release the GIL).
 * ``"torch"`` (any device, the GPU path): the cost matrices of a chunk of pairs come from
   ``torch.cdist`` without the matmul shortcut (exact differences, so identical frames cost
   exactly 0), and the recursion runs along anti-diagonals, each step one vectorised minimum over
@@ -26,8 +31,8 @@ Two backends compute the same numbers (float64 by default):
 ``backend="auto"`` picks numba for CPU tensors when numba imports, torch otherwise.
 
 ``min_block_dtw(..., precision="float32")`` (opt-in; float64 is the default) runs the same kernels
-in float32, 16 candidates per lane group where that pads no more lanes than 8: ~1.6x faster on
-one core, ~1e-7 relative error against tslearn (bound and measurements in ``docs/metrics.md``).
+in float32, 8 candidates per lane group: ~1.3x faster on one core, ~1e-7 relative error against
+tslearn (bound and measurements in ``docs/metrics.md``).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ _QTILE_ROWS = 8  # FRD kernel: cost-matrix tile of 8 rows x 32 columns (x 8 lane
 _QTILE_COLS = 32
 _DEFAULT_MEMORY_BUDGET = 1 << 30
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}  # min_block_dtw's arithmetic
+_QUERY_LANES = {torch.float64: 4, torch.float32: 8}  # FRD kernel: candidates per lane group
 
 
 def _numba_kernels():
@@ -184,179 +190,320 @@ def _build_numba_kernels():
             for c in range(min(_LANES, npairs - p0)):
                 out[p0 + c] = res[c]
 
-    return {"pairs": pairs, "query_min": {8: _build_query_kernel(8), 16: _build_query_kernel(16)}}
+    return {"pairs": pairs, "query_min": {}}
 
-def _build_query_kernel(lanes: int):
-    """The FRD kernel (one query against ``lanes`` candidates at a time). The lane count is a
-    compile-time constant: 8 fills an AVX-512 register with float64, 16 with float32; the
-    arithmetic type follows the arrays passed in (float64 or float32)."""
+
+def _query_kernel(lanes: int):
+    """The FRD kernel for ``lanes`` candidates per lane group, compiled on first use."""
+    kernels = _numba_kernels()["query_min"]
+    if lanes not in kernels:
+        kernels[lanes] = _build_query_kernel(lanes)
+    return kernels[lanes]
+
+def _build_row_bounds():
+    from numba import njit
+
+    @njit(nogil=True, cache=False)
+    def row_bounds(xa, yb, lo, hi, start, stop, out):  # pragma: no cover - compiled
+        """out[i] <= the cost (channels [start, stop)) of the cells any warping path of xa against yb
+        visits in row i: the first and last rows hold the path's fixed end cells (0, 0) and
+        (T1 - 1, T2 - 1) exactly, every other row the squared distance of xa[i] to yb's bounding box
+        [lo, hi] (LB_Keogh with an unconstrained window, Keogh & Ratanamahatana 2005). float64."""
+        t1, t2 = xa.shape[0], yb.shape[0]
+        for i in range(1, t1 - 1):
+            s = 0.0
+            for d in range(start, stop):
+                v = float(xa[i, d])
+                if v > hi[d]:
+                    s += (v - hi[d]) * (v - hi[d])
+                elif v < lo[d]:
+                    s += (lo[d] - v) * (lo[d] - v)
+            out[i] = s
+        s = 0.0
+        for d in range(start, stop):
+            e = float(xa[0, d]) - float(yb[0, d])
+            s += e * e
+        out[0] = s
+        if t1 > 1:
+            s = 0.0
+            for d in range(start, stop):
+                e = float(xa[t1 - 1, d]) - float(yb[t2 - 1, d])
+                s += e * e
+            out[t1 - 1] = s
+
+    return row_bounds
+
+
+def _build_lane_group(lanes: int, row_bounds):
+    """The kernels that run one channel block for ``lanes`` candidates at a time (a compile-time
+    constant: 4 float64 or 8 float32 fill one 256-bit vector); the arithmetic type follows the
+    arrays passed in (float64 or float32)."""
     from numba import njit
 
     L = lanes  # noqa: N806 - closure constant, frozen into the compiled code
-    @njit(nogil=True, cache=False, boundscheck=False, fastmath={"contract"})
-    def shared_query_dtw(x, yg, bstart, bstop, weights, ub, out, rows, cst):  # pragma: no cover - compiled
-        """Block DTW of one query x (T1, D) against 8 references packed as yg (D, T2 * 8), where
-        yg[d, j * 8 + c] is frame j, channel d of reference c.
 
-        The cost matrix is built in tiles of _QTILE_ROWS rows x _QTILE_COLS columns from exact
-        differences, with the reference/lane axis innermost and contiguous so LLVM vectorises it;
-        each tile's reference frames stay in L1 while all its rows use them. FMA contraction only
-        changes the rounding of each sum of squares (relative 1e-16), never an exact zero.
-        ``rows[b, r, 8 + j * 8 + c]`` holds the accumulated cost D_b of tile row r - 1 (slot 0 = the
-        last row of the previous tile); ``rows[b, r, c]`` is the inf column left of the matrix.
-        out[c] = sum_b w_b sqrt(D_b[T1 - 1, T2 - 1]) for lane c, or inf once its lower bound
-        sum_b w_b sqrt(min_j D_b[i, j]) (every warping path crosses row i) reaches ``ub``.
+    @njit(nogil=True, cache=False, boundscheck=False, fastmath={"contract"})
+    def group_block(x, yg, start, stop, base, weight, suffix, ub, rows, cst, vert, out):  # pragma: no cover
+        """Accumulated DTW cost of channels [start, stop) of one query x (T1, D) against L references
+        packed as yg (D, T2 * L), yg[d, j * L + c] = frame j, channel d of reference c.
+
+        out[c] = D[T1 - 1, T2 - 1] of lane c (squared, before the square root), or inf once lane c's
+        lower bound ``base[c] + weight * sqrt(min_j D[i, j] + suffix[i, c])`` reaches ``ub``: every
+        warping path crosses row i, so what it has cost by then is >= min_j D[i, j], and the rows
+        after i cost >= suffix[i, c] (see ``row_bounds``); ``base`` bounds the other blocks.
+
+        The cost matrix is built in tiles of _QTILE_ROWS x _QTILE_COLS cells from exact differences,
+        the lane axis innermost and contiguous so LLVM vectorises it; channels are summed in
+        tslearn's order (FMA contraction changes only the last bit of each sum, never an exact 0).
+        ``rows[r, L + j * L + c]`` holds D of tile row r - 1 (slot 0 = last row of the previous
+        tile); ``rows[r, c]`` is the inf column left of the matrix.
         """
         t1 = x.shape[0]
-        n8 = yg.shape[1]
-        t2 = n8 // L
-        nb = weights.shape[0]
+        nl = yg.shape[1]
+        t2 = nl // L
         inf = np.inf
         alive = np.ones(L, dtype=np.bool_)
-        vert = np.empty(_QTILE_COLS * L, rows.dtype)
-        for b in range(nb):
-            for r in range(_QTILE_ROWS + 1):
-                for k in range(n8 + L):
-                    rows[b, r, k] = inf
-            for c in range(L):
-                rows[b, 0, c] = 0.0  # D[-1, -1] = 0: the path starts at (0, 0)
+        for r in range(_QTILE_ROWS + 1):
+            for k in range(nl + L):
+                rows[r, k] = inf
+        for c in range(L):
+            rows[0, c] = 0.0  # D[-1, -1] = 0: the path starts at (0, 0)
         for i0 in range(0, t1, _QTILE_ROWS):
             nr = min(_QTILE_ROWS, t1 - i0)
             for j0 in range(0, t2, _QTILE_COLS):
                 k0 = j0 * L
                 nk = min(_QTILE_COLS, t2 - j0) * L
-                for b in range(nb):
-                    cb = cst[b]
+                for r in range(nr):
+                    cr = cst[r]
+                    for k in range(nk):
+                        cr[k] = 0.0
+                # channels in order, as tslearn sums them; eight (then four, then one) per pass to
+                # cut the loads and stores of the accumulator row
+                d = start
+                while d + 8 <= stop:
+                    y0, y1 = yg[d, k0:k0 + nk], yg[d + 1, k0:k0 + nk]
+                    y2, y3 = yg[d + 2, k0:k0 + nk], yg[d + 3, k0:k0 + nk]
+                    y4, y5 = yg[d + 4, k0:k0 + nk], yg[d + 5, k0:k0 + nk]
+                    y6, y7 = yg[d + 6, k0:k0 + nk], yg[d + 7, k0:k0 + nk]
                     for r in range(nr):
-                        cr = cb[r]
+                        xr = x[i0 + r]
+                        x0, x1, x2, x3 = xr[d], xr[d + 1], xr[d + 2], xr[d + 3]
+                        x4, x5, x6, x7 = xr[d + 4], xr[d + 5], xr[d + 6], xr[d + 7]
+                        cr = cst[r]
                         for k in range(nk):
-                            cr[k] = 0.0
-                    # channels in order, as tslearn sums them; four per pass to cut the
-                    # loads and stores of the accumulator row
-                    d, stop = bstart[b], bstop[b]
-                    while d + 8 <= stop:
-                        y0, y1 = yg[d, k0:k0 + nk], yg[d + 1, k0:k0 + nk]
-                        y2, y3 = yg[d + 2, k0:k0 + nk], yg[d + 3, k0:k0 + nk]
-                        y4, y5 = yg[d + 4, k0:k0 + nk], yg[d + 5, k0:k0 + nk]
-                        y6, y7 = yg[d + 6, k0:k0 + nk], yg[d + 7, k0:k0 + nk]
-                        for r in range(nr):
-                            xr = x[i0 + r]
-                            x0, x1, x2, x3 = xr[d], xr[d + 1], xr[d + 2], xr[d + 3]
-                            x4, x5, x6, x7 = xr[d + 4], xr[d + 5], xr[d + 6], xr[d + 7]
-                            cr = cb[r]
-                            for k in range(nk):
-                                a0, a1, a2, a3 = x0 - y0[k], x1 - y1[k], x2 - y2[k], x3 - y3[k]
-                                a4, a5, a6, a7 = x4 - y4[k], x5 - y5[k], x6 - y6[k], x7 - y7[k]
-                                cr[k] = (((((((cr[k] + a0 * a0) + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
-                                          + a5 * a5) + a6 * a6) + a7 * a7
-                        d += 8
-                    while d + 4 <= stop:
-                        y0, y1 = yg[d, k0:k0 + nk], yg[d + 1, k0:k0 + nk]
-                        y2, y3 = yg[d + 2, k0:k0 + nk], yg[d + 3, k0:k0 + nk]
-                        for r in range(nr):
-                            x0, x1, x2, x3 = x[i0 + r, d], x[i0 + r, d + 1], x[i0 + r, d + 2], x[i0 + r, d + 3]
-                            cr = cb[r]
-                            for k in range(nk):
-                                a0, a1, a2, a3 = x0 - y0[k], x1 - y1[k], x2 - y2[k], x3 - y3[k]
-                                cr[k] = (((cr[k] + a0 * a0) + a1 * a1) + a2 * a2) + a3 * a3
-                        d += 4
-                    while d < stop:
-                        yd = yg[d, k0:k0 + nk]
-                        for r in range(nr):
-                            xv = x[i0 + r, d]
-                            cr = cb[r]
-                            for k in range(nk):
-                                diff = xv - yd[k]
-                                cr[k] += diff * diff
-                        d += 1
-                    # D = min(c + min(up, diag), c + left): identical to c + min(up, diag, left)
-                    # (rounding is monotone); the first part vectorises over the whole tile row,
-                    # the second carries the dependency on the left neighbour 8 lanes back
+                            a0, a1, a2, a3 = x0 - y0[k], x1 - y1[k], x2 - y2[k], x3 - y3[k]
+                            a4, a5, a6, a7 = x4 - y4[k], x5 - y5[k], x6 - y6[k], x7 - y7[k]
+                            cr[k] = (((((((cr[k] + a0 * a0) + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
+                                      + a5 * a5) + a6 * a6) + a7 * a7
+                    d += 8
+                while d + 4 <= stop:
+                    y0, y1 = yg[d, k0:k0 + nk], yg[d + 1, k0:k0 + nk]
+                    y2, y3 = yg[d + 2, k0:k0 + nk], yg[d + 3, k0:k0 + nk]
                     for r in range(nr):
-                        cr = cb[r]
-                        up, diag = rows[b, r, k0 + L:k0 + L + nk], rows[b, r, k0:k0 + nk]
+                        x0, x1, x2, x3 = x[i0 + r, d], x[i0 + r, d + 1], x[i0 + r, d + 2], x[i0 + r, d + 3]
+                        cr = cst[r]
                         for k in range(nk):
-                            u, g = up[k], diag[k]
-                            vert[k] = cr[k] + (u if u < g else g)
-                        cur = rows[b, r + 1, k0:k0 + nk + L]
+                            a0, a1, a2, a3 = x0 - y0[k], x1 - y1[k], x2 - y2[k], x3 - y3[k]
+                            cr[k] = (((cr[k] + a0 * a0) + a1 * a1) + a2 * a2) + a3 * a3
+                    d += 4
+                while d < stop:
+                    yd = yg[d, k0:k0 + nk]
+                    for r in range(nr):
+                        xv = x[i0 + r, d]
+                        cr = cst[r]
                         for k in range(nk):
-                            v, h = vert[k], cr[k] + cur[k]
-                            cur[k + L] = v if v < h else h
-            for b in range(nb):
-                for k in range(n8 + L):
-                    rows[b, 0, k] = rows[b, nr, k]
+                            diff = xv - yd[k]
+                            cr[k] += diff * diff
+                    d += 1
+                # D = min(c + min(up, diag), c + left): identical to c + min(up, diag, left)
+                # (rounding is monotone); the first part vectorises over the whole tile row,
+                # the second carries the dependency on the left neighbour L lanes back
+                for r in range(nr):
+                    cr = cst[r]
+                    up, diag = rows[r, k0 + L:k0 + L + nk], rows[r, k0:k0 + nk]
+                    for k in range(nk):
+                        u, g = up[k], diag[k]
+                        vert[k] = cr[k] + (u if u < g else g)
+                    cur = rows[r + 1, k0:k0 + nk + L]
+                    for k in range(nk):
+                        v, h = vert[k], cr[k] + cur[k]
+                        cur[k + L] = v if v < h else h
+            for k in range(nl + L):
+                rows[0, k] = rows[nr, k]
             if ub < inf and i0 + nr < t1:
+                i = i0 + nr - 1
                 any_alive = False
                 for c in range(L):
                     if alive[c]:
-                        lb = 0.0
-                        for b in range(nb):
-                            rm = inf
-                            for k in range(L + c, n8 + L, L):
-                                if rows[b, 0, k] < rm:
-                                    rm = rows[b, 0, k]
-                            lb += weights[b] * math.sqrt(rm)
-                        if lb >= ub:
+                        rm = inf
+                        for k in range(L + c, nl + L, L):
+                            if rows[0, k] < rm:
+                                rm = rows[0, k]
+                        if base[c] + weight * math.sqrt(rm + suffix[i, c]) >= ub:
                             alive[c] = False
                         else:
                             any_alive = True
                 if not any_alive:
-                    break
+                    for c in range(L):
+                        out[c] = inf
+                    return
         for c in range(L):
-            if alive[c]:
-                total = 0.0
-                for b in range(nb):
-                    total += weights[b] * math.sqrt(rows[b, 0, n8 + c])
-                out[c] = total
-            else:
-                out[c] = inf
+            out[c] = rows[0, nl + c] if alive[c] else inf
 
     @njit(nogil=True, cache=False)
-    def query_min(x, y, offsets, candidates, bstart, bstop, weights, abandon, out):  # pragma: no cover
+    def run_group(xq, y, grp, m, b, bstart, bstop, weights, lbsq, ub, rlo, rhi, yg, base, suffix, rowb,
+                  rows, cst, vert, res):  # pragma: no cover - compiled
+        """Block b of the candidates grp[:m] (lanes padded with the last one) -> res."""
+        t1, dim = xq.shape
+        t2 = y.shape[1]
+        nb = weights.shape[0]
+        for c in range(L):
+            n, k = grp[min(c, m - 1), 0], grp[min(c, m - 1), 1]
+            for t in range(t2):
+                for d in range(dim):
+                    yg[d, t * L + c] = y[k, t, d]
+            other = 0.0
+            for bb in range(nb):
+                if bb != b:
+                    other += weights[bb] * math.sqrt(lbsq[bb, n])
+            base[c] = other
+            if ub < np.inf:
+                row_bounds(xq, y[k], rlo[k], rhi[k], bstart[b], bstop[b], rowb)
+                acc = 0.0
+                for i in range(t1 - 1, -1, -1):
+                    suffix[i, c] = acc
+                    acc += rowb[i]
+        group_block(xq, yg, bstart[b], bstop[b], base, weights[b], suffix, ub, rows, cst, vert, res)
+
+    return run_group
+
+
+def _build_query_kernel(lanes: int):
+    """FRD's kernel: ``lanes`` candidates per lane group, half as many for the first group."""
+    from numba import njit
+
+    L = lanes  # noqa: N806 - closure constants, frozen into the compiled code
+    L0 = max(1, lanes // 2)  # noqa: N806
+    row_bounds = _build_row_bounds()
+    run_group = _build_lane_group(L, row_bounds)
+    run_first = _build_lane_group(L0, row_bounds)
+
+    @njit(nogil=True, cache=False)
+    def query_min(x, y, rlo, rhi, offsets, candidates, bstart, bstop, weights, order, slack, prune,
+                  out):  # pragma: no cover - compiled
         """out[q] = min over candidates[offsets[q]:offsets[q+1]] of block DTW(x[q], y[cand]).
 
-        Candidates are visited in order of a cheap proxy (the block-weighted cost of the first
-        and last frame pairs, which every path contains) so a good best-so-far comes early and
-        later candidates are abandoned sooner; the order never changes the minimum."""
+        Exact lower-bound pruning; the minimum never changes. Every candidate starts with a bound
+        per block (``row_bounds`` over its rows and over its columns, the larger). The L0 candidates
+        of lowest bound are computed in full (the first best-so-far); the others go through the
+        blocks one at a time (``order``: fewest channels first), in order of their bound: skipped
+        once the bound (exact values of the blocks done, bounds of the rest) reaches the best so
+        far, abandoned inside a block as soon as its running bound does (``group_block``).
+        ``slack`` (relative) absorbs the rounding of the bounds: a candidate is only dropped when
+        its bound exceeds best * (1 + slack), so it could never have been the minimum."""
         nq, t1, dim = x.shape
         t2 = y.shape[1]
         nb = weights.shape[0]
+        inf = np.inf
         # scratch in the arithmetic type of the inputs (float64: exact mode; float32: fast mode)
         yg = np.empty((dim, t2 * L), x.dtype)
-        rows = np.empty((nb, _QTILE_ROWS + 1, (t2 + 1) * L), x.dtype)
-        cst = np.empty((nb, _QTILE_ROWS, _QTILE_COLS * L), x.dtype)
+        yg0 = np.empty((dim, t2 * L0), x.dtype)
+        rows = np.empty((_QTILE_ROWS + 1, (t2 + 1) * L), x.dtype)
+        cst = np.empty((_QTILE_ROWS, _QTILE_COLS * L), x.dtype)
+        vert = np.empty(_QTILE_COLS * L, x.dtype)
         res = np.empty(L)
+        base = np.empty(L)
+        suffix = np.zeros((t1, L))
+        rowb = np.empty(t1)
+        colb = np.empty(t2)
+        xlo = np.empty(dim)
+        xhi = np.empty(dim)
+        grp = np.empty((L, 2), dtype=np.int64)  # lanes: (position in the query's list, reference)
         for q in range(nq):
             xq = x[q]
-            start, stop = offsets[q], offsets[q + 1]
-            cands = candidates[start:stop]
-            proxy = np.empty(stop - start)
-            for n in range(stop - start):
+            for d in range(dim):
+                lo_, hi_ = inf, -inf
+                for t in range(t1):
+                    v = float(xq[t, d])
+                    lo_ = min(lo_, v)
+                    hi_ = max(hi_, v)
+                xlo[d], xhi[d] = lo_, hi_
+            cands = candidates[offsets[q]:offsets[q + 1]]
+            nc = cands.shape[0]
+            # lbsq[b, n]: squared lower bound of block b, replaced by the exact D_b once computed
+            lbsq = np.zeros((nb, nc))
+            done = np.zeros((nb, nc), dtype=np.bool_)
+            lb = np.zeros(nc)
+            for n in range(nc):
                 k = cands[n]
-                total = 0.0
                 for b in range(nb):
-                    s = 0.0
-                    for d in range(bstart[b], bstop[b]):
-                        a = xq[0, d] - y[k, 0, d]
-                        e = xq[t1 - 1, d] - y[k, t2 - 1, d]
-                        s += a * a + e * e
-                    total += weights[b] * math.sqrt(s)
-                proxy[n] = total
-            cands = cands[np.argsort(proxy)]
-            best = np.inf
-            for g0 in range(0, stop - start, L):
-                n = min(L, stop - start - g0)
-                for c in range(L):
-                    k = cands[g0 + min(c, n - 1)]  # pad a partial group with its last candidate
-                    for t in range(t2):
-                        for d in range(dim):
-                            yg[d, t * L + c] = y[k, t, d]
-                shared_query_dtw(xq, yg, bstart, bstop, weights, best if abandon else np.inf, res, rows, cst)
-                for c in range(n):
-                    if res[c] < best:
-                        best = res[c]
+                    if weights[b] == 0.0:
+                        done[b, n] = True  # contributes 0 * sqrt(D) = 0 whatever D is
+                    elif prune:
+                        row_bounds(xq, y[k], rlo[k], rhi[k], bstart[b], bstop[b], rowb)
+                        row_bounds(y[k], xq, xlo, xhi, bstart[b], bstop[b], colb)
+                        lbsq[b, n] = max(rowb.sum(), colb.sum())
+                    lb[n] += weights[b] * math.sqrt(lbsq[b, n])
+            visit = np.argsort(lb)
+            best = inf
+            dead = np.zeros(nc, dtype=np.bool_)
+            for phase in range(2):
+                lanes = L0 if phase == 0 else L
+                lo_pos = 0 if phase == 0 else min(L0, nc)
+                hi_pos = min(L0, nc) if phase == 0 else nc
+                for s in range(nb):
+                    b = order[s]
+                    if weights[b] == 0.0:
+                        continue
+                    pos = lo_pos
+                    while pos < hi_pos:
+                        thr = best * (1.0 + slack) if prune else inf
+                        m = 0
+                        while pos < hi_pos and m < lanes:
+                            n = visit[pos]
+                            pos += 1
+                            if dead[n] or done[b, n]:
+                                continue
+                            if lb[n] >= thr:
+                                dead[n] = True
+                                continue
+                            grp[m, 0], grp[m, 1] = n, cands[n]
+                            m += 1
+                        if m == 0:
+                            break
+                        if phase == 0:
+                            run_first(xq, y, grp, m, b, bstart, bstop, weights, lbsq, thr, rlo, rhi, yg0, base,
+                                      suffix, rowb, rows, cst, vert, res)
+                        else:
+                            run_group(xq, y, grp, m, b, bstart, bstop, weights, lbsq, thr, rlo, rhi, yg, base,
+                                      suffix, rowb, rows, cst, vert, res)
+                        for c in range(m):
+                            n = grp[c, 0]
+                            if res[c] == inf:
+                                dead[n] = True
+                                continue
+                            lbsq[b, n] = res[c]
+                            done[b, n] = True
+                            total = 0.0  # in block order, as the exact sum is formed
+                            complete = True
+                            for bb in range(nb):
+                                total += weights[bb] * math.sqrt(lbsq[bb, n])
+                                complete = complete and done[bb, n]
+                            lb[n] = total
+                            if complete:
+                                best = min(best, total)
+                            elif prune and total >= thr:
+                                dead[n] = True
+                # whatever is complete and alive now is a candidate for the minimum (this also
+                # covers candidates whose blocks all have weight 0)
+                for pos in range(lo_pos, hi_pos):
+                    n = visit[pos]
+                    complete = not dead[n]
+                    for bb in range(nb):
+                        complete = complete and done[bb, n]
+                    if complete:
+                        best = min(best, lb[n])
             out[q] = best
-
 
     return query_min
 
@@ -420,14 +567,17 @@ def _bounds(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lanes_for(compute: torch.dtype, counts: np.ndarray) -> int:
-    """Candidates per lane group of the FRD kernel: 8 (one 512-bit vector of float64); float32
-    takes 16 unless padding partial groups to 16 wastes more lanes than padding to 8 (e.g. 20
-    neighbours: 32 lanes against 24). At 16 neighbours 8 and 16 lanes ran equally fast here."""
-    if compute != torch.float32:
-        return _LANES
-    slots16 = int((-(-counts // 16) * 16).sum())
-    slots8 = int((-(-counts // 8) * 8).sum())
-    return 16 if slots16 <= slots8 else 8
+    """Candidates per lane group of the FRD kernel: one 256-bit vector (4 float64, 8 float32).
+    Small groups let pruning skip more; on this AMD EPYC (512-bit ops run as two 256-bit halves)
+    4 float64 lanes cost the same per candidate as 8 (docs/metrics.md)."""
+    return _QUERY_LANES[compute]
+
+
+def _block_order(blocks: list[Block]) -> np.ndarray:
+    """The order the FRD kernel runs a candidate's blocks in: fewest channels first, so the
+    cheap blocks (emotion: valence/arousal, 2 of 25 channels, weight 1) tighten its bound before
+    the expensive ones are started."""
+    return np.argsort([e - s for s, e, _ in blocks], kind="stable").astype(np.int64)
 
 
 def _resolve_backend(backend: str, device: torch.device) -> str:
@@ -551,6 +701,7 @@ def min_block_dtw(
     memory_budget_bytes: int = _DEFAULT_MEMORY_BUDGET,
     progress: Callable[[int], None] | None = None,
     precision: str = "float64",
+    prune: bool = True,
 ) -> torch.Tensor:
     """For every query q: ``min over c in candidates[offsets[q]:offsets[q+1]]`` of
     ``block_dtw(queries[q], references[c])`` -> (Q,).
@@ -558,7 +709,7 @@ def min_block_dtw(
     ``precision``: the arithmetic of the cost matrices and the recursion (``dtype`` is only the
     output's type). ``"float64"`` (default) agrees with tslearn to ~1e-15 relative.
     ``"float32"`` rounds the inputs to float32 and computes in float32, twice the SIMD width
-    (16 candidates per vector on the numba backend): about 2x faster on one core, with
+    (8 candidates per vector on the numba backend): 1.2-1.4x faster on one core, with
     a relative error against tslearn of typically ~1e-7 and below 1e-5 on realistic inputs
     (emotion vectors in [0, 1], 58-d face states; measured in ``tests/test_dtw.py`` and
     ``docs/metrics.md``). Each accumulated cost is a sum of up to T1 + T2 non-negative terms, so
@@ -569,6 +720,10 @@ def min_block_dtw(
     ``offsets[0] == 0`` and ``offsets[-1] == len(candidates)`` (CSR layout); every query needs at
     least one candidate. The references are shared: FRD's queries (k, i) all index the one
     listener set. ``progress`` is called with the number of queries finished, chunk by chunk.
+
+    ``prune`` (numba backend): skip and abandon candidates by exact lower bounds (module
+    docstring); the minimum is the same either way, ``False`` computes every pair in full (to
+    measure the kernel alone). The torch backend always computes every pair.
     """
     queries = _as_series_batch("queries", queries)
     references = _as_series_batch("references", references)
@@ -597,13 +752,20 @@ def min_block_dtw(
     if which == "numba":
         qn = np.ascontiguousarray(queries.detach().to("cpu", compute).numpy())
         rn = np.ascontiguousarray(references.detach().to("cpu", compute).numpy())
-        kernel = _numba_kernels()["query_min"][_lanes_for(compute, counts)]
+        kernel = _query_kernel(_lanes_for(compute, counts))
         bounds = _bounds(blocks)
+        order = _block_order(blocks)
+        # the references' per-channel ranges (for the envelope bounds), once for all queries
+        rlo, rhi = rn.min(axis=1).astype(np.float64), rn.max(axis=1).astype(np.float64)
+        # relative margin for rounding in the bounds: far above the few ulps a sum of T1 + T2
+        # terms can be off by, far below any gap that matters; float32 accumulates ~1e-4 at T = 750
+        slack = 16 * (queries.shape[1] + references.shape[1] + queries.shape[2]) * float(np.finfo(qn.dtype).eps)
         res = np.empty(nq)
 
         def run(s: int, e: int) -> None:
             lo, hi = offsets_np[s], offsets_np[e]
-            kernel(qn[s:e], rn, offsets_np[s:e + 1] - lo, cand_np[lo:hi], *bounds, weights, True, res[s:e])
+            kernel(qn[s:e], rn, rlo, rhi, offsets_np[s:e + 1] - lo, cand_np[lo:hi], *bounds, weights, order,
+                   slack, prune, res[s:e])
 
         _run_threaded(nq, 1, run, progress)
         out.copy_(torch.from_numpy(res))
