@@ -2,7 +2,7 @@
 
     python benchmarks/reactface_streaming.py --config zoo/demo/reactface.yaml --frames 250 750 --json OUT
     python benchmarks/reactface_streaming.py --config zoo/reactface.yaml --random-audio-weights \
-        --frames 64 128 --train-steps 2 --json OUT
+        --frames 50 150 --no-prefix --threads 2 --precision bf16-mixed --audio-feature-cache --json OUT
 
 The model is built from the config as ``fit`` builds it (random weights; ``--ckpt`` loads trained
 ones), inputs are random speaker video at the config's ``data.image_size`` and a random 16 kHz
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-frames", type=int, default=64)
     parser.add_argument("--random-audio-weights", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+                        help="generation precision (bf16-mixed: bf16 autocast)")
+    parser.add_argument("--audio-feature-cache", action="store_true",
+                        help="stream: cache wav2vec2's CNN features of past audio")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -86,13 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         audio = torch.randn(batch, frames * 640, generator=g)
         return video, audio
 
+    options = {}
+    if args.precision != "32-true":
+        options["precision"] = args.precision
+    if args.audio_feature_cache:
+        options["audio_feature_cache"] = True
     video, audio = inputs(window)
-    model.generate(video, audio, 1, window)  # warm-up
+    model.generate(video, audio, 1, window, **options)  # warm-up
     seconds, seconds_prefix = [], []
     for frames in args.frames:
         video, audio = inputs(frames)
         start = time.perf_counter()
-        model.generate(video, audio, args.num_samples, window, mode="stream")
+        model.generate(video, audio, args.num_samples, window, mode="stream", **options)
         seconds.append(time.perf_counter() - start)
         if not args.no_prefix:
             start = time.perf_counter()
@@ -102,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
               + ("" if args.no_prefix else f"   prefix {seconds_prefix[-1]:8.2f} s"), flush=True)
     result = {
         "config": [str(c) for c in args.config], "image_size": size, "window": window,
-        "num_samples": args.num_samples, "threads": torch.get_num_threads(),
+        "num_samples": args.num_samples, "threads": torch.get_num_threads(), "precision": args.precision,
+        "audio_feature_cache": args.audio_feature_cache,
         "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "frames": args.frames, "seconds": seconds, "seconds_prefix": seconds_prefix,
         "realtime_factor": [f / 25 / s for f, s in zip(args.frames, seconds, strict=True)],
@@ -119,20 +129,25 @@ def main(argv: list[str] | None = None) -> int:
         batch = {"speaker_video": video, "speaker_audio": audio,
                  "listener_3dmm": torch.randn(1, args.train_frames, 58) * 0.1,
                  "speaker_3dmm": torch.randn(1, args.train_frames, 58) * 0.1}
-        times = []
+        times, cpu_times = [], []
         for step in range(args.train_steps + 1):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             optimizer.zero_grad(set_to_none=True)
             model.hparams.appropriate_reconstruction = False  # no neighbours in a random batch
             model.loss_terms(batch, 2)["loss"].backward()
             optimizer.step()
             if step:  # the first step is warm-up
                 times.append(time.perf_counter() - start)
+                cpu_times.append(time.process_time() - cpu_start)
         result["train_step_seconds"] = sum(times) / len(times)
+        result["train_step_cpu_seconds"] = sum(cpu_times) / len(cpu_times)
         result["train_frames"] = args.train_frames
-        print(f"train step (batch 1, {args.train_frames} frames, stage 2): {result['train_step_seconds']:.2f} s")
+        print(f"train step (batch 1, {args.train_frames} frames, stage 2): {result['train_step_seconds']:.2f} s "
+              f"wall, {result['train_step_cpu_seconds']:.2f} s CPU (process, all threads)")
     result["peak_rss_mib"] = peak_rss_mib()
-    print(f"peak RSS {result['peak_rss_mib']:.0f} MiB")
+    result["loadavg_1min"] = os.getloadavg()[0]
+    print(f"peak RSS {result['peak_rss_mib']:.0f} MiB; load average {result['loadavg_1min']:.1f} "
+          f"on {os.cpu_count()} cores")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(args.json.suffix + ".tmp")

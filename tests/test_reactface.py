@@ -402,3 +402,106 @@ def test_generate_to_files_writes_npy_and_mp4(tmp_path, which):
     no_audio = parser.parse_args(["--speaker-video", str(video)])
     with pytest.raises(ValueError, match="speaker-audio"):
         model.generate_to_files(no_audio, tmp_path / "out")
+
+
+# ---------------------------------------------------------------------------------------------
+# fast streaming paths (benchmarks/reactface_profile.py): exact rewrites and documented options
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frame_max_pool_and_pool_before_norm_are_exact():
+    from zoo.common.video_encoder import frame_max_pool
+
+    x = torch.randn(2, 3, 4, 17, 16)
+    reference = torch.nn.functional.max_pool3d(x, (1, 3, 3), (1, 2, 2))
+    assert torch.equal(frame_max_pool(x), reference)  # separable strided maxima, bit-identical
+    torch.manual_seed(0)
+    enc = VideoEncoder(16, stem_channels=4, causal=True).eval()
+    video = torch.rand(1, 6, 3, 40, 40) * 2 - 1
+    with torch.no_grad():
+        fast = enc(video)
+    # with autograd: max_pool3d (one gradient per window) on the same values
+    torch.testing.assert_close(enc(video), fast, atol=1e-6, rtol=1e-5)
+    # pool-before-normalise (monotone per channel and frame) equals RF's order, pool after ReLU
+    block = enc.conv1
+    y = block.conv(torch.nn.functional.pad(rearrange_video(video), (0, 0, 0, 0, block.time_pad, 0)))
+    rf_order = reference_pool(torch.relu(block.norm(y)))
+    torch.testing.assert_close(block.normalise(y, pool=True)[0], rf_order, atol=1e-6, rtol=1e-5)
+
+
+def rearrange_video(video: torch.Tensor) -> torch.Tensor:
+    return video.permute(0, 2, 1, 3, 4)
+
+
+def reference_pool(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.MaxPool3d((1, 3, 3), (1, 2, 2))(x)
+
+
+def _w2v(norm: str):
+    from zoo.common.audio_encoder import Wav2Vec2Encoder
+
+    torch.manual_seed(0)
+    return Wav2Vec2Encoder(None, dict(TINY_W2V, feat_extract_norm=norm), out_dim=16).eval()
+
+
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_wav2vec2_feature_stream(norm):
+    from zoo.common.streaming import Wav2Vec2FeatureStream
+
+    enc = _w2v(norm)
+    wave = torch.randn(2, 30 * 640)
+    with torch.no_grad():
+        # the transformer part on CNN features is forward() after the CNN
+        torch.testing.assert_close(enc.tokens_from_features(enc.model.feature_extractor(wave), 30), enc(wave, 30))
+        stream, errors = Wav2Vec2FeatureStream(enc), []
+        for start in range(0, 30, 6):  # 6-frame windows, 5 frames of context, as SpeakerEncoderStream
+            segment = wave[:, max(0, (start - 5) * 640):(start + 6) * 640]
+            features, reference = stream(segment, 6 * 640), enc.model.feature_extractor(segment)
+            assert features.shape == reference.shape  # every token of the segment, none from before
+            errors.append(((features - reference).abs().max() / reference.abs().max()).item())
+    assert stream.exact == (norm == "layer")
+    assert errors[0] < 1e-5  # the first segment is the whole stream so far
+    if norm == "layer":
+        assert max(errors) < 1e-5  # local layer norms: each sample convolved once, same features
+    else:  # cached features keep their own segment's group-norm statistics: close, not equal
+        assert 1e-5 < max(errors) < 0.2
+    stream = Wav2Vec2FeatureStream(enc)
+    stream(wave[:, :640], 640)
+    with pytest.raises(ValueError, match="grid"):  # a segment starting at sample 100
+        stream(wave[:, 100:1280], 640)
+
+
+def test_speaker_stream_feature_cache_is_exact_for_layer_norm_wav2vec2():
+    from zoo.common.streaming import SpeakerEncoderStream
+
+    torch.manual_seed(0)
+    enc = SpeakerEncoder(None, _w2v("layer"), feature_dim=16, num_heads=4, period=3, context_frames=8).eval()
+    audio = torch.randn(1, 20 * 640)
+    outs = {}
+    with torch.no_grad():
+        for cache in (False, True):
+            stream = SpeakerEncoderStream(enc, audio_context_frames=4, audio_feature_cache=cache)
+            outs[cache] = torch.cat([stream.step(audio_chunk=audio[:, s * 640:(s + 4) * 640], num_frames=4).embeddings
+                                     for s in range(0, 20, 4)], dim=1)
+    torch.testing.assert_close(outs[True], outs[False], atol=2e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="audio_context_frames >= 1"):
+        SpeakerEncoderStream(enc, audio_context_frames=0, audio_feature_cache=True)
+    log_mel = tiny(audio_frontend="log_mel").net.speaker_encoder
+    with pytest.raises(ValueError, match="wav2vec2"):
+        SpeakerEncoderStream(log_mel, audio_feature_cache=True)
+
+
+def test_generation_options_bf16_and_feature_cache():
+    model = tiny().eval()
+    batch = make_batch(frames=16)
+    video, audio = batch["speaker_video"], batch["speaker_audio"]
+    exact = model.generate(video, audio, 2, 4, generator=gen())
+    bf16 = model.generate(video, audio, 2, 4, generator=gen(), precision="bf16-mixed")
+    assert bf16.dtype == torch.float32 and bf16.shape == exact.shape
+    error = (bf16 - exact).abs().max() / exact.abs().max()
+    assert 0 < error < 0.1  # bf16 autocast is active and close to float32
+    cached = model.generate(video, audio, 2, 4, generator=gen(), audio_feature_cache=True)
+    torch.testing.assert_close(cached[:, :, :4], exact[:, :, :4])  # first window: nothing cached yet
+    assert (cached - exact).abs().max() / exact.abs().max() < 0.2  # group norm: approximate
+    with pytest.raises(ValueError, match="precision"):
+        model.generate(video, audio, 1, precision="16-mixed")

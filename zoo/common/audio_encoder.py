@@ -213,9 +213,24 @@ class Wav2Vec2Encoder(nn.Module):
         wanted = self.tokens_per_frame * frames
         # the waveform is normalised and so is fp32 input to the frozen CNN; autocast handles the rest
         hidden = self.model(waveform.float()).last_hidden_state
+        return self._tokens(hidden, wanted)
+
+    def _tokens(self, hidden: torch.Tensor, wanted: int) -> torch.Tensor:
         if hidden.shape[1] < wanted:
             hidden = F.pad(hidden, (0, 0, 0, wanted - hidden.shape[1]))
         return self.proj(hidden[:, :wanted])
+
+    def tokens_from_features(self, features: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """:meth:`forward` after the CNN feature encoder: ``features`` (B, conv_dim[-1], N) ->
+        (B, k*num_frames, out_dim), as ``Wav2Vec2Model.forward`` without an attention mask (for
+        streaming with cached CNN features, :class:`~zoo.common.streaming.Wav2Vec2FeatureStream`)."""
+        model = self.model
+        hidden, _ = model.feature_projection(features.transpose(1, 2))
+        hidden = model._mask_hidden_states(hidden)  # SpecAugment in training, identity in eval
+        hidden = model.encoder(hidden).last_hidden_state
+        if model.adapter is not None:
+            hidden = model.adapter(hidden)
+        return self._tokens(hidden, self.tokens_per_frame * int(num_frames))
 
 
 class LogMelEncoder(nn.Module):

@@ -15,6 +15,10 @@ need, so a window costs the same however long the conversation has run:
 * wav2vec 2.0 is bidirectional and cannot be streamed exactly: each window is encoded together
   with ``audio_context_frames`` frames of waveform before it, and only the window's own tokens
   are kept (documented in ``docs/reactface.md`` with the measured effect on the REACT metrics).
+  With ``audio_feature_cache`` the CNN feature encoder of that segment is streamed
+  (:class:`Wav2Vec2FeatureStream`: each sample convolved once; exact for layer-norm wav2vec2
+  models, an approximation for wav2vec2-base's group norm); the transformer still re-reads the
+  segment's features.
 
 :func:`decoder_layer_forward` is ``nn.TransformerDecoderLayer.forward`` with separate self-attention
 keys, so the same parameters serve whole-clip and streaming calls.
@@ -22,15 +26,18 @@ keys, so the same parameters serve whole-clip and streaming calls.
 
 from __future__ import annotations
 
+import math
+
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from zoo.common.speaker_encoder import SpeakerEncoder, SpeakerEncoding
-from zoo.common.video_encoder import ConvNormReLU3d, VideoEncoder, check_video
+from zoo.common.video_encoder import ConvNormReLU3d, Moments, VideoEncoder, check_video
 
-__all__ = ["decoder_layer_forward", "History", "VideoEncoderStream", "SpeakerEncoderStream"]
+__all__ = [
+    "decoder_layer_forward", "History", "VideoEncoderStream", "Wav2Vec2FeatureStream", "SpeakerEncoderStream",
+]
 
 
 def decoder_layer_forward(
@@ -100,43 +107,136 @@ class VideoEncoderStream:
             )
         self.encoder = encoder
         self._buffers: dict[str, torch.Tensor] = {}
-        self._norms: dict[str, tuple[torch.Tensor, torch.Tensor, int]] = {}
+        self._norms: dict[str, Moments] = {}
 
-    def _block(self, name: str, block: ConvNormReLU3d, x: torch.Tensor) -> torch.Tensor:
+    def _block(self, name: str, block: ConvNormReLU3d, x: torch.Tensor, pool: bool = False) -> torch.Tensor:
         if block.time_pad:
             past = self._buffers.get(name)
             if past is None:  # the zero frames the whole-clip forward pads before frame 0
                 past = x.new_zeros(*x.shape[:2], block.time_pad, *x.shape[3:])
             x = torch.cat([past, x], dim=2)
             self._buffers[name] = x[:, :, x.shape[2] - block.time_pad:]
-        return F.relu(self._norm(name, block.conv(x)))
-
-    def _norm(self, name: str, y: torch.Tensor) -> torch.Tensor:
-        # CausalInstanceNorm3d with the running sums of the frames already seen
-        y32 = y.float()
-        area = y.shape[-2] * y.shape[-1]
-        sums, squares = y32.sum(dim=(-2, -1)), y32.square().sum(dim=(-2, -1))
-        previous = self._norms.get(name)
-        seen = 0 if previous is None else previous[2]
-        csum, csq = sums.cumsum(dim=-1), squares.cumsum(dim=-1)
-        if previous is not None:
-            csum, csq = csum + previous[0][..., None], csq + previous[1][..., None]
-        self._norms[name] = (csum[..., -1], csq[..., -1], seen + y.shape[2])
-        count = torch.arange(seen + 1, seen + y.shape[2] + 1, device=y.device, dtype=torch.float32) * area
-        mean, mean_sq = csum / count, csq / count
-        scale = torch.rsqrt((mean_sq - mean.square()).clamp_min(0.0) + self.encoder.conv1.norm.eps)
-        return ((y32 - mean[..., None, None]) * scale[..., None, None]).to(y.dtype)
+        # CausalInstanceNorm3d continuing the running sums of the frames already seen
+        out, self._norms[name] = block.normalise(block.conv(x), pool=pool, past=self._norms.get(name))
+        return out
 
     def __call__(self, chunk: torch.Tensor) -> torch.Tensor:
         """(B, L, 3, H, W) in [-1, 1] -> (B, L, C), the next L frames of the whole-clip output."""
         enc = self.encoder
         check_video(chunk, enc.in_channels, name="speaker_video")
         x = rearrange(chunk, "b t c h w -> b c t h w")
-        x = enc.pool(self._block("conv1", enc.conv1, x))
+        x = self._block("conv1", enc.conv1, x, pool=True)
         x = self._block("conv3", enc.conv3, self._block("conv2", enc.conv2, x))
         x = x + self._block("conv4", enc.conv4, x)
         x = self._block("conv5", enc.conv5, x).mean(dim=(-2, -1))
         return enc.fc(rearrange(x, "b c t -> b t c"))
+
+
+class Wav2Vec2FeatureStream:
+    """wav2vec 2.0's CNN feature encoder over a stream of waveform chunks, each sample convolved once.
+
+    The streaming speech path encodes, for every window, a segment = ``audio_context_frames`` of
+    past waveform + the window (:meth:`SpeakerEncoderStream._encode_audio`). Re-running the
+    7-layer CNN over the whole segment costs (context + window) / window times the new audio.
+    Here every CNN layer keeps the inputs it has not consumed yet (its last k - s positions,
+    standard strided-conv streaming) and the CNN features of the segment's past tokens are
+    cached, so only the new samples go through layers 1-6 (receptive field 400 samples, local).
+
+    Layer 0 still runs over the whole segment (a 1-channel conv, about 1% of the CNN's work):
+
+    * ``feat_extract_norm="layer"`` (wav2vec2-large-lv60 etc.): every layer is local, the
+      features equal those of the segment exactly.
+    * ``feat_extract_norm="group"`` (wav2vec2-base, the default): layer 0's GroupNorm normalises
+      each channel over the whole input, here the segment's conv-0 output, exactly as the
+      segment encoding does for the new positions. The cached past features keep the statistics
+      of the segment they were computed in: an approximation (``audio_feature_cache`` is
+      therefore off by default; docs/reactface.md measures the difference).
+    """
+
+    def __init__(self, encoder: nn.Module) -> None:
+        model = getattr(encoder, "model", None)
+        extractor = getattr(model, "feature_extractor", None)
+        if extractor is None or not hasattr(encoder, "tokens_from_features"):
+            raise ValueError("audio_feature_cache needs the wav2vec2 speech front end (audio_frontend: wav2vec2)")
+        self.layers = list(extractor.conv_layers)
+        self.kernels = [int(layer.conv.kernel_size[0]) for layer in self.layers]
+        self.strides = [int(layer.conv.stride[0]) for layer in self.layers]
+        first_norm = getattr(self.layers[0], "layer_norm", None)
+        self.group_norm = first_norm if isinstance(first_norm, nn.GroupNorm) else None
+        self.exact = self.group_norm is None
+        self.samples = 0  # waveform samples seen
+        self.first_outputs = 0  # outputs layer 0 has produced
+        self.tails: list[torch.Tensor | None] = [None] * len(self.layers)
+        self.features: torch.Tensor | None = None  # (B, C, n) CNN features of the segment's tokens
+        self._raw: torch.Tensor | None = None  # group norm: raw conv-0 outputs of the segment
+
+    def _outputs(self, layer: int, length: int) -> int:
+        k, s = self.kernels[layer], self.strides[layer]
+        return 0 if length < k else (length - k) // s + 1
+
+    def _first_layer(self, segment: torch.Tensor, first: int, new: int) -> torch.Tensor:
+        """Layer-0 outputs ``first ... first+new-1`` (indices into the segment's own output grid)."""
+        layer, k, s = self.layers[0], self.kernels[0], self.strides[0]
+        samples = segment[:, None, first * s: (first + new - 1) * s + k]  # only what these outputs read
+        if self.group_norm is None:  # local
+            return layer(samples)
+        # GroupNorm(C groups) = per-channel statistics over the segment's conv-0 outputs: keep the
+        # raw conv outputs of the segment (each sample convolved once), take the statistics over them
+        raw = layer.conv(samples)
+        cached = raw if self._raw is None else torch.cat([self._raw, raw], dim=-1)
+        self._raw = cached = cached[..., max(0, cached.shape[-1] - self._outputs(0, segment.shape[1])):]
+        count = cached.shape[-1]
+        flat = cached.float()
+        mean = flat.sum(dim=-1, keepdim=True) / count
+        var = (torch.linalg.vecdot(flat, flat)[..., None] / count - mean.square()).clamp_min(0.0)
+        norm = self.group_norm
+        scale = torch.rsqrt(var + norm.eps) * norm.weight.float()[:, None]
+        y = (raw.float() - mean) * scale + norm.bias.float()[:, None]
+        return layer.activation(y.to(raw.dtype))
+
+    def __call__(self, segment: torch.Tensor, new_samples: int) -> torch.Tensor:
+        """``segment`` (B, S) float: the waveform the segment encoding sees, ending with the
+        ``new_samples`` samples not passed before and starting on the CNN's hop grid. Returns the
+        CNN features of every token inside the segment (B, C, (S - receptive_field) // hop + 1)."""
+        if not 0 <= new_samples <= segment.shape[1]:
+            raise ValueError(f"new_samples={new_samples} must be in [0, {segment.shape[1]}] (the segment length)")
+        self.samples += new_samples
+        segment_start = self.samples - segment.shape[1]
+        if segment_start < 0 or segment_start % self._hop():
+            raise ValueError(f"the segment starts at sample {segment_start}, which is not on the CNN's "
+                             f"{self._hop()}-sample grid (or before the stream's start)")
+        new = self._outputs(0, self.samples) - self.first_outputs
+        first = self.first_outputs * self.strides[0] - segment_start
+        if new and first < 0:
+            raise ValueError("audio_feature_cache needs audio_context_frames >= 1: the first CNN layer's "
+                             "window reaches before the segment")
+        x = self._first_layer(segment, first // self.strides[0], new) if new else None
+        self.first_outputs += new
+        for i in range(1, len(self.layers)):
+            if x is not None:
+                x = x if self.tails[i] is None else torch.cat([self.tails[i], x], dim=-1)
+                count = self._outputs(i, x.shape[-1])
+                s = self.strides[i]
+                out = self.layers[i](x[..., : (count - 1) * s + self.kernels[i]]) if count else None
+                self.tails[i] = x[..., count * s:]  # inputs of the outputs still to come
+                x = out
+        if x is not None:
+            self.features = x if self.features is None else torch.cat([self.features, x], dim=-1)
+        tokens = self._outputs_of_segment(segment.shape[1])
+        if self.features is None or self.features.shape[-1] < tokens:
+            raise RuntimeError(f"feature cache holds {0 if self.features is None else self.features.shape[-1]} "
+                               f"tokens, the segment has {tokens}")
+        self.features = self.features[..., self.features.shape[-1] - tokens:]
+        return self.features
+
+    def _hop(self) -> int:
+        return math.prod(self.strides)
+
+    def _outputs_of_segment(self, length: int) -> int:
+        receptive = 1
+        for k, s in zip(reversed(self.kernels), reversed(self.strides), strict=True):
+            receptive = (receptive - 1) * s + k
+        return 0 if length < receptive else (length - receptive) // self._hop() + 1
 
 
 class SpeakerEncoderStream:
@@ -145,13 +245,16 @@ class SpeakerEncoderStream:
     Exact (up to float summation order) for the causal parts when the encoder has a bounded
     ``context_frames`` or when all history is kept (``context_frames=None``: exact, but the cost
     grows with the clip). Speech tokens: pass the window's waveform (encoded with
-    ``audio_context_frames`` frames of waveform before it) or, to test exactness, precomputed
-    tokens via ``audio_tokens``.
+    ``audio_context_frames`` frames of waveform before it; ``audio_feature_cache``: through a
+    :class:`Wav2Vec2FeatureStream`) or, to test exactness, precomputed tokens via ``audio_tokens``.
     """
 
-    def __init__(self, encoder: SpeakerEncoder, audio_context_frames: int = 50) -> None:
+    def __init__(self, encoder: SpeakerEncoder, audio_context_frames: int = 50, *,
+                 audio_feature_cache: bool = False) -> None:
         if audio_context_frames < 0:
             raise ValueError(f"audio_context_frames must be >= 0, got {audio_context_frames}")
+        if audio_feature_cache and audio_context_frames < 1:
+            raise ValueError("audio_feature_cache needs audio_context_frames >= 1")
         self.encoder = encoder
         self.audio_context_frames = audio_context_frames
         keep = encoder.context_frames
@@ -162,6 +265,8 @@ class SpeakerEncoderStream:
         self._fusion2_inputs = History(keep)
         self._tokens = History(keep, max(encoder.tokens_per_frame, 1))
         self._waveform: torch.Tensor | None = None
+        self._cnn = (Wav2Vec2FeatureStream(encoder.audio_encoder)
+                     if audio_feature_cache and encoder.audio_encoder is not None else None)
 
     def _encode_audio(self, waveform: torch.Tensor, frames: int) -> torch.Tensor:
         audio_encoder = self.encoder.audio_encoder
@@ -175,7 +280,11 @@ class SpeakerEncoderStream:
         keep = self.audio_context_frames * spf
         self._waveform = wave[:, max(0, wave.shape[1] - keep):] if keep else None
         total = wave.shape[1] // spf
-        return audio_encoder(wave, total)[:, -frames * audio_encoder.tokens_per_frame:]
+        if self._cnn is not None:
+            tokens = audio_encoder.tokens_from_features(self._cnn(wave.float(), waveform.shape[1]), total)
+        else:
+            tokens = audio_encoder(wave, total)
+        return tokens[:, -frames * audio_encoder.tokens_per_frame:]
 
     def step(
         self,

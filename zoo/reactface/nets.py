@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, build_audio_encoder
@@ -501,6 +502,9 @@ def _check_stream_inputs(
 
 
 GENERATION_MODES = ("stream", "prefix")
+# Lightning's precision names: "bf16-mixed" runs generation under bf16 autocast (the regime the
+# paper-scale config trains in); about 2x faster on CPUs with AVX512-BF16/AMX.
+GENERATION_PRECISIONS = ("32-true", "bf16-mixed")
 
 
 @torch.no_grad()
@@ -515,6 +519,8 @@ def generate_reactions(
     num_frames: int | None = None,
     audio_context_frames: int = 25,
     generator: torch.Generator | None = None,
+    precision: str = "32-true",
+    audio_feature_cache: bool = False,
 ) -> torch.Tensor:
     """(B, K, T, 58) reactions, window by window (paper Eq. 1-2), in ``net``'s current mode.
 
@@ -523,11 +529,33 @@ def generate_reactions(
     ``audio_context_frames`` frames of waveform before the window): constant cost per window.
     ``mode="prefix"``: RF ``inference_step``: the whole speaker prefix and all past reactions are
     re-encoded for every window (cost grows with the prefix).
+    ``precision="bf16-mixed"``: under ``torch.autocast(bfloat16)`` (weights cast once per call:
+    the autocast cache works under ``no_grad``, not ``inference_mode``); float32 reactions.
+    ``audio_feature_cache`` (stream mode, wav2vec2): cache the CNN features of past audio
+    (:class:`~zoo.common.streaming.Wav2Vec2FeatureStream`; exact for layer-norm wav2vec2 models,
+    an approximation for wav2vec2-base's group norm).
     """
-    from zoo.common.streaming import SpeakerEncoderStream
-
     if mode not in GENERATION_MODES:
         raise ValueError(f"mode must be one of {GENERATION_MODES}, got {mode!r}")
+    if precision not in GENERATION_PRECISIONS:
+        raise ValueError(f"precision must be one of {GENERATION_PRECISIONS}, got {precision!r}")
+    like = speaker_video if isinstance(speaker_video, torch.Tensor) else speaker_audio
+    device = like.device.type if isinstance(like, torch.Tensor) else "cpu"
+    # parametrize.cached(): wav2vec2's weight-normed positional conv computes its weight once per
+    # call instead of once per window (4.7 M elements for wav2vec2-base)
+    with parametrize.cached(), torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+        return _generate(net, speaker_video, speaker_audio, num_samples=num_samples, window=window, mode=mode,
+                         num_frames=num_frames, audio_context_frames=audio_context_frames, generator=generator,
+                         audio_feature_cache=audio_feature_cache)
+
+
+def _generate(
+    net: ReactFaceNet, speaker_video: torch.Tensor | None, speaker_audio: torch.Tensor | None, *,
+    num_samples: int, window: int, mode: str, num_frames: int | None, audio_context_frames: int,
+    generator: torch.Generator | None, audio_feature_cache: bool,
+) -> torch.Tensor:
+    from zoo.common.streaming import SpeakerEncoderStream
+
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if window < 1:
@@ -537,7 +565,8 @@ def generate_reactions(
     like = video if video is not None else audio
     spf = net.samples_per_frame or 0
     state, reactions = net.new_state(), []
-    stream = SpeakerEncoderStream(net.speaker_encoder, audio_context_frames) if mode == "stream" else None
+    stream = (SpeakerEncoderStream(net.speaker_encoder, audio_context_frames, audio_feature_cache=audio_feature_cache)
+              if mode == "stream" else None)
     timeline = SpeakerTimeline(net.tokens_per_frame)
 
     def repeat(x: torch.Tensor | None) -> torch.Tensor | None:
