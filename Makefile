@@ -7,7 +7,7 @@ SPEC := $(shell sha1sum pyproject.toml | cut -c1-12)
 STAMP := $(VENV)/.facezoo-deps-$(SPEC)
 PYTEST_ARGS ?=
 
-.PHONY: install test test-full demo lint format data clean help
+.PHONY: install test test-full demo lint format data checkpoints leaderboard clean help
 
 help:
 	@echo "make install    create $(VENV) and install facezoo with its dev tools"
@@ -16,6 +16,8 @@ help:
 	@echo "make test-full  every test, slow ones included"
 	@echo "make lint       ruff"
 	@echo "make data       write the embedded REACT world to data/react (make-data react)"
+	@echo "make checkpoints  train the demo configs on the embedded world and ship their weights"
+	@echo "make leaderboard re-run every benchmark suite, then render docs/leaderboard.md"
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +42,15 @@ demo: install
 
 data: install
 	$(BIN)/facezoo make-data react --out data/react
+
+checkpoints: install
+	$(BIN)/python -m checkpoints.build
+
+leaderboard: install
+	$(BIN)/facezoo benchmark --suite react
+	$(BIN)/facezoo benchmark --suite smile
+	$(BIN)/facezoo benchmark --suite interview
+	$(BIN)/facezoo benchmark --leaderboard
 
 lint: install
 	$(BIN)/ruff check zoo datamodules callbacks checkpoints tests benchmarks
