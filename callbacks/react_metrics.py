@@ -34,6 +34,26 @@ __all__ = ["REACTMetricsCallback"]
 _SPLIT = {"val": "val", "test": "test"}
 
 
+def generate_samples(model, batch: Mapping[str, Any], num_samples: int, who: str) -> dict[str, Tensor]:
+    """``model.generate_from_batch(batch, num_samples)`` checked, with the batch's ground truth:
+    predictions (B, K, T, 58), listeners and speakers (B, T, 58) in float32 and indices (B,), on the
+    CPU. ``who`` names the caller in errors (the callback, the benchmark)."""
+    if not hasattr(model, "generate_from_batch"):
+        raise ValueError(f"{type(model).__name__} has no generate_from_batch(batch, num_samples); {who} needs it")
+    for key in ("listener_3dmm", "speaker_3dmm", "index"):
+        if key not in batch:
+            raise ValueError(f"batch: {who} needs batch[{key!r}] (REACTDataModule provides it)")
+    preds = model.generate_from_batch(batch, num_samples=num_samples)
+    listeners = batch["listener_3dmm"]
+    b, t, d = listeners.shape
+    if tuple(preds.shape) != (b, num_samples, t, d):
+        raise ValueError(f"{type(model).__name__}.generate_from_batch: expected shape {(b, num_samples, t, d)}, "
+                         f"got {tuple(preds.shape)}")
+    return {"predictions": preds.detach().float().cpu(), "listeners": listeners.detach().float().cpu(),
+            "speakers": batch["speaker_3dmm"].detach().float().cpu(),
+            "indices": batch["index"].detach().reshape(-1).long().cpu()}
+
+
 class REACTMetricsCallback(pl.Callback):
     """Generate ``num_samples`` reactions per validation (or test) sample and log REACT metrics.
 
@@ -90,22 +110,8 @@ class REACTMetricsCallback(pl.Callback):
             return
         if self.max_batches is not None and batch_idx >= self.max_batches:
             return
-        if not hasattr(pl_module, "generate_from_batch"):
-            raise ValueError(f"{type(pl_module).__name__} has no generate_from_batch(batch, num_samples); "
-                             "REACTMetricsCallback needs it")
-        for key in ("listener_3dmm", "speaker_3dmm", "index"):
-            if key not in batch:
-                raise ValueError(f"batch: REACTMetricsCallback needs batch[{key!r}]")
-        preds = pl_module.generate_from_batch(batch, num_samples=self.num_samples)
-        listeners, speakers = batch["listener_3dmm"], batch["speaker_3dmm"]
-        b, t, d = listeners.shape
-        if tuple(preds.shape) != (b, self.num_samples, t, d):
-            raise ValueError(f"generate_from_batch: expected shape {(b, self.num_samples, t, d)}, "
-                             f"got {tuple(preds.shape)}")
-        self._buffers["predictions"].append(preds.detach().float().cpu())
-        self._buffers["listeners"].append(listeners.detach().float().cpu())
-        self._buffers["speakers"].append(speakers.detach().float().cpu())
-        self._buffers["indices"].append(batch["index"].detach().reshape(-1).long().cpu())
+        for key, value in generate_samples(pl_module, batch, self.num_samples, "REACTMetricsCallback").items():
+            self._buffers[key].append(value)
 
     # ------------------------------------------------------------------ gather + score
     def _gather(self, pl_module: pl.LightningModule, local: Tensor) -> Tensor:

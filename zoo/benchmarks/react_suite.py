@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from callbacks.react_metrics import generate_samples
 from zoo.benchmarks.references import REFERENCES, ReferenceData, reference_predictions
 from zoo.metrics.react import DEFAULT_METRICS
 from zoo.metrics.react_torchmetrics import score_samples
@@ -51,28 +52,15 @@ def collect_predictions(model, loader, num_samples: int = NUM_SAMPLES,
                         device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Run ``model.generate_from_batch`` over ``loader`` -> predictions (N, K, T, 58) and the
     batches' listeners, speakers (N, T, 58) and sample indices (N,), on the CPU in float32."""
-    if not hasattr(model, "generate_from_batch"):
-        raise ValueError(f"{type(model).__name__} has no generate_from_batch(batch, num_samples); "
-                         "the REACT suite needs it")
     device = torch.device(device)
     model = model.to(device).eval()
     buffers: dict[str, list[torch.Tensor]] = {k: [] for k in ("predictions", "listeners", "speakers", "indices")}
     for batch in loader:
-        for key in ("listener_3dmm", "speaker_3dmm", "index"):
-            if key not in batch:
-                raise ValueError(f"batch: the REACT suite needs batch[{key!r}] (REACTDataModule provides it)")
-        preds = model.generate_from_batch(_to_device(batch, device), num_samples=num_samples)
-        listeners = batch["listener_3dmm"]
-        b, t, d = listeners.shape
-        if tuple(preds.shape) != (b, num_samples, t, d):
-            raise ValueError(f"{type(model).__name__}.generate_from_batch: expected shape "
-                             f"{(b, num_samples, t, d)}, got {tuple(preds.shape)}")
-        if not bool(torch.isfinite(preds).all()):
+        samples = generate_samples(model, _to_device(batch, device), num_samples, "the REACT suite")
+        if not bool(torch.isfinite(samples["predictions"]).all()):
             raise ValueError(f"{type(model).__name__}.generate_from_batch returned non-finite values")
-        buffers["predictions"].append(preds.detach().float().cpu())
-        buffers["listeners"].append(listeners.float().cpu())
-        buffers["speakers"].append(batch["speaker_3dmm"].float().cpu())
-        buffers["indices"].append(batch["index"].reshape(-1).long().cpu())
+        for key, value in samples.items():
+            buffers[key].append(value)
     if not buffers["indices"]:
         raise ValueError("the test split has no samples")
     return {k: torch.cat(v) for k, v in buffers.items()}
