@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from datamodules.features.drawing import oval_mask, sketch
+from datamodules.features.io import atomic_path
 
 DEFAULT_CONFIGS = {"two_stage": Path("zoo/demo/dyadgan.yaml"), "one_stage": Path("zoo/demo/dyadgan_one_stage.yaml")}
 
@@ -128,11 +128,9 @@ def comparison_image(models: dict, datamodule, split: str = "test", count: int =
 
 
 def write_png(path: str, image: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    if not cv2.imwrite(tmp, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{path}: could not write the PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # keeps the .png suffix, which cv2.imwrite needs
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: could not write the PNG")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,11 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                    "split": args.split, "seed": args.seed, "checkpoints": {"two_stage": str(args.two_stage),
                                                                            "one_stage": str(args.one_stage)},
                    "seconds": seconds, "results": results}
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_path(args.json) as tmp, open(tmp, "w") as f:
             json.dump(payload, f, indent=1)
-        os.replace(tmp, args.json)
     return 0
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from checkpoints.manifest import NAME_PATTERN, Manifest, ManifestEntry, load_manifest
 from checkpoints.resolve import sha256_file
+from datamodules.features.io import atomic_path
 
 __all__ = ["ExportResult", "export_model", "export_checkpoint", "framework_versions", "configure_parser", "run"]
 
@@ -74,13 +75,8 @@ def framework_versions() -> dict[str, str]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _metric_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

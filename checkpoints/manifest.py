@@ -203,13 +203,12 @@ class Manifest:
         if target is None:
             raise ValueError("Manifest.save: no path given and the manifest has none")
         text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
+        from datamodules.features.io import (
+            atomic_path,  # lazy: `import zoo` reads manifests without cv2
+        )
+
+        with atomic_path(target) as tmp:
             tmp.write_text(text)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
         return target
 
 

@@ -28,6 +28,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from datamodules.features.io import atomic_path
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "EXTRAS_PREFIX", "SMALL_TENSOR", "slim_state", "save_weights",
            "read_weights", "split_extras", "TORCH_SUFFIXES"]
 
@@ -65,17 +67,9 @@ def save_weights(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *
     for key, value in (("config", config), ("versions", versions), ("finetuned_from", finetuned_from)):
         if value is not None:
             metadata[key] = json.dumps(value, sort_keys=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         # safetensors refuses views with strides (e.g. a transposed PCA basis added as an extra)
         save_file({key: value.contiguous() for key, value in tensors.items()}, str(tmp), metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a published file, not a private temporary one
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -309,4 +309,18 @@ def test_weights_files_take_strided_views_and_read_back_equal(tmp_path):
     path = save_weights(tmp_path / "m.safetensors", tensors, name="x.y", config=None)
     loaded, metadata = read_weights(path)
     assert torch.equal(loaded["extras.shape_model.modes"], basis.t()) and metadata["name"] == "x.y"
-    assert not list(tmp_path.glob(".*.tmp"))  # the temporary sibling was renamed away
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # the temporary sibling was renamed away
+
+
+def test_published_files_get_the_umask_mode_not_mkstemps_private_one(tmp_path):
+    import os
+    import stat
+
+    from checkpoints.weights import save_weights
+
+    old = os.umask(0o022)
+    try:
+        path = save_weights(tmp_path / "w.safetensors", {"w": torch.ones(3)}, name="x.y", config=None)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by the lab it is published to

@@ -25,6 +25,12 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 _FRAME_NAME = re.compile(r"^(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; move it onto ``path`` only if the block succeeds."""
@@ -38,6 +44,10 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         tmp = Path(name)
     try:
         yield tmp
+        # mkstemp/mkdtemp make private (0600/0700) entries, and writers may recreate the file: the
+        # result is an ordinary file or folder (a dataset, published weights), so give it the mode
+        # open()/mkdir() would under the umask
+        os.chmod(tmp, (0o777 if is_dir else 0o666) & ~_umask())
         if is_dir and path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
