@@ -173,3 +173,34 @@ def test_generate_to_files(tmp_path):
     bad = parser.parse_args(["--neutral-image", str(tmp_path / "face.png")])
     with pytest.raises(ValueError, match="--neutral-landmarks"):
         model.generate_to_files(bad, out)
+
+
+def test_best_of_k_reconstruction_hand_computed(monkeypatch):
+    model = small(best_of_k_weight=1.0)
+    # a stand-in decoder: every pixel of a frame gets the embedding's first value as its logit
+    monkeypatch.setattr(model, "decode", lambda h: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
+    modes = torch.zeros(2, 3, T, 8)
+    modes[0, :, :, 0] = torch.tensor([-4.0, 0.0, 4.0])[:, None]  # sequence 0: mode 0 is the closest to all-zero
+    modes[1, :, :, 0] = torch.tensor([3.0, 2.0, 5.0])[:, None]  # sequence 1: mode 1 (logit 2) is the closest
+    targets = torch.zeros(2, T, 1, 64, 64)
+    softplus = lambda v: float(np.log1p(np.exp(v)))  # noqa: E731  BCE of logit v against 0
+    expected = 64 * 64 * (softplus(-4.0) + softplus(2.0)) / 2
+    assert model.best_of_k_reconstruction(modes, targets).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="best_of_k_reconstruction"):
+        model.best_of_k_reconstruction(modes, targets[:, :2])
+    with pytest.raises(ValueError, match="best_of_k_weight"):
+        small(best_of_k_weight=-1.0)
+
+
+def test_best_of_k_off_by_default_and_trained_when_on(tmp_path):
+    batch = next(iter(DataLoader(Sequences(), batch_size=2)))
+    assert "best_of_k" not in small().recurrent_losses(batch["landmark_images"], batch["label"], "multimode")
+    L.seed_everything(0)
+    model = small(phases=["multimode"], phase_epochs=[1], best_of_k_weight=1.0)
+    assert set(model.state_dict()) == set(small().state_dict())  # no new weights: old checkpoints still load
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+    assert _changed(before, model) == {"encoder", "decoder", "clstm", "modes"}
+    assert torch.isfinite(trainer.callback_metrics["train/best_of_k"])

@@ -9,6 +9,8 @@ Losses (paper Sec. 3; sums in the paper, means here so weights do not depend on 
   KL of h_0, and ``vae_weight`` x the VAE loss on the same frames (the VAE is fine-tuned).
 * multi-mode (phase ``multimode``): the above + ``pull_weight`` x Eq. 2 + ``push_weight`` x
   Eq. 3, the mode discriminator cooperating with the K LSTMs (both minimise the push CE).
+  ``best_of_k_weight`` > 0 adds a multiple-choice reconstruction term (off by default: not in
+  the paper; see :meth:`CMMNet.best_of_k_reconstruction`).
 * translation (phase ``translation``, Eq. 4-6, fed ground-truth landmark images):
   D: BCE(D([z_0, z_t]), 1) + BCE(D([z_0, G(y_t, z_0)]), 0) per patch; G: ``l1_weight`` x
   L1(G, z_t) + BCE(D([z_0, G]), 1) (non-saturating form of Eq. 6, as pix2pix).
@@ -87,6 +89,8 @@ class CMMNet(L.LightningModule):
         l1_weight: L1 weight against the adversarial term (pix2pix's 100; not in the paper).
         skip_connections: U-Net skips in the translator.
         translation_frames: frames per sequence used in a translation step (None = all T).
+        best_of_k_weight: weight of the multimode phase's best-of-K reconstruction
+            (:meth:`best_of_k_reconstruction`); 0 (default) = the paper's losses only.
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -113,6 +117,7 @@ class CMMNet(L.LightningModule):
         adversarial_weight: float = 1.0,
         skip_connections: bool = True,
         translation_frames: int | None = None,
+        best_of_k_weight: float = 0.0,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -131,7 +136,7 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"phase_epochs: expected {len(phases)} positive epoch counts (one per phase), got {phase_epochs}")
         for name, value in dict(kl_weight=kl_weight, vae_weight=vae_weight, pull_weight=pull_weight,
                                 push_weight=push_weight, l1_weight=l1_weight,
-                                adversarial_weight=adversarial_weight).items():
+                                adversarial_weight=adversarial_weight, best_of_k_weight=best_of_k_weight).items():
             if value < 0:
                 raise ValueError(f"{name}: expected >= 0, got {value}")
         if translation_frames is not None and translation_frames < 1:
@@ -222,9 +227,29 @@ class CMMNet(L.LightningModule):
         if phase == "multimode":
             modes = self.modes(h)
             losses["pull"] = pull_loss(h, modes)
+            if self.hparams.best_of_k_weight > 0:
+                losses["best_of_k"] = self.best_of_k_reconstruction(modes, targets)
             losses["push"] = push_loss(self.modes.mode_logits(modes))
         losses["_logits"] = logits
         return losses
+
+    def best_of_k_reconstruction(self, modes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Multiple-choice learning (Guzman-Rivera et al., NIPS 2012): each real sequence is
+        reconstructed (BCE or L1 summed over pixels, mean over frames) by its *closest* mode only;
+        mean over sequences. Not in the paper, whose K LSTMs see no data term (Sec. 3.3): with the
+        push and pull alone the modes separate along latent directions the decoder barely renders
+        (docs/cmmnet.md); this term ties each mode to a way people actually smile, with the same
+        ground truth as the conditional LSTM. ``modes`` (B, K, T, D), ``targets`` (B, T, C, S, S)."""
+        if modes.ndim != 4 or targets.ndim != 5 or modes.shape[0] != targets.shape[0] or modes.shape[2] != targets.shape[1]:
+            raise ValueError(f"best_of_k_reconstruction: expected modes (B, K, T, D) and targets (B, T, C, S, S) with "
+                             f"matching B and T, got {tuple(modes.shape)} and {tuple(targets.shape)}")
+        logits = self.decode(modes)  # (B, K, T, C, S, S)
+        target = repeat(targets, "b t c h w -> b k t c h w", k=modes.shape[1])
+        if self.is_cranet:
+            error = (torch.tanh(logits) - target).abs()
+        else:
+            error = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return error.flatten(3).sum(-1).mean(-1).min(dim=1).values.mean()
 
     def weighted(self, losses: dict[str, torch.Tensor], phase: str) -> torch.Tensor:
         hp = self.hparams
@@ -235,6 +260,8 @@ class CMMNet(L.LightningModule):
             total = total + hp.vae_weight * (losses["vae_reconstruction"] + hp.kl_weight * losses["vae_kl"])
         if phase == "multimode":
             total = total + hp.pull_weight * losses["pull"] + hp.push_weight * losses["push"]
+            if "best_of_k" in losses:
+                total = total + hp.best_of_k_weight * losses["best_of_k"]
         return total
 
     def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None):

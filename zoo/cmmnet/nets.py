@@ -39,6 +39,8 @@ __all__ = [
     "PatchDiscriminator",
     "reparameterise",
     "check_image",
+    "pull_loss",
+    "push_loss",
 ]
 
 PAPER_IMAGE_SIZE = 64
