@@ -26,8 +26,8 @@ SIZE_BUDGET = 25_000_000
 
 # config stem -> (manifest name, one line for the card)
 BUILDS: dict[str, tuple[str, str]] = {
-    "transae": ("transae.demo", "Trans-AE (ReactFace Table 2 baseline), CPU-demo size, trained on the embedded REACT world."),
-    "reactface": ("reactface.demo", "ReactFace, CPU-demo size, two-stage schedule, trained on the embedded REACT world."),
+    "transae": ("transae.demo", "Trans-AE (ReactFace Table 2 baseline), CPU-demo size, speaker motion from the tracked 3DMM coefficients, trained on the embedded REACT world."),
+    "reactface": ("reactface.demo", "ReactFace, CPU-demo size, speaker motion from the tracked 3DMM coefficients, standardised outputs, trained on the embedded REACT world."),
     "cmmnet": ("cmmnet.demo", "CMM-Net (all four phases), CPU-demo size, trained on the embedded UvA-NEMO world."),
     "cmmnet_cranet": ("cmmnet.cranet_demo", "CRA-Net baseline of CMM-Net, CPU-demo size, trained on the embedded UvA-NEMO world."),
     "dyadgan": ("dyadgan.demo", "DyadGAN two-stage (sketch, then face), CPU-demo size, trained on the embedded interview world."),
@@ -57,6 +57,8 @@ def smoke_generate(model, image_size: int = 64, frames: int = 16, seed: int = 0)
     with torch.no_grad():
         if name in ("TransAE", "ReactFace"):
             video = torch.rand(1, frames, 3, image_size, image_size, generator=g) * 2 - 1
+            if getattr(model.net, "speaker_motion", "video") == "face_state":
+                video = torch.randn(1, frames, 58, generator=g) * 0.1  # tracked 3DMM coefficients
             audio = torch.randn(1, frames * 640, generator=g)
             out = model.generate(video if model.net.use_video else None, audio if model.net.use_audio else None,
                                   2, num_frames=frames)

@@ -395,25 +395,39 @@ def load_mean_face(path: str | os.PathLike) -> np.ndarray:
 
 
 def training_mean_face(root: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """Mean 3DMM frame over every person-clip of the training split, computed once and cached
-    (keyed by the clips' paths, sizes and mtimes)."""
+    """Mean 3DMM frame over every person-clip of the training split (see :func:`training_face_moments`)."""
+    return training_face_moments(root, cache_dir)[0]
+
+
+def training_face_moments(root: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """(2, 58): mean and standard deviation of the 3DMM frames of every person-clip of the training
+    split, computed once and cached (keyed by the clips' paths, sizes and mtimes). A channel that
+    never changes in training has a standard deviation of exactly 0."""
     root = Path(root)
     base = split_base(root, "train")
     clips = [resolve_clip(base, rel, video=False, audio=False, emotion=False) for rel in dict.fromkeys(p for pair in read_split_csv(root, "train") for p in pair)]
     signature = tuple(_source_signature(clip.tdmm) for clip in clips)
     digest = hashlib.sha1(repr((signature, CACHE_VERSION)).encode()).hexdigest()
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    path = cache_root / "mean_face" / f"{digest}.npy"
+    path = cache_root / "face_moments" / f"{digest}.npy"
     if path.is_file():
         return np.load(path).astype(np.float32)
     total, frames = np.zeros(FACE_STATE_DIM, dtype=np.float64), 0
+    low = np.full(FACE_STATE_DIM, np.inf)
+    high = np.full(FACE_STATE_DIM, -np.inf)
     for clip in clips:
-        rows = load_tdmm(clip.tdmm)
-        total += np.asarray(rows, dtype=np.float64).sum(axis=0)
+        rows = np.asarray(load_tdmm(clip.tdmm), dtype=np.float64)
+        total += rows.sum(axis=0)
         frames += rows.shape[0]
-    mean = (total / frames).astype(np.float32)
-    save_npy(path, mean)
-    return mean
+        low, high = np.minimum(low, rows.min(axis=0)), np.maximum(high, rows.max(axis=0))
+    mean = total / frames
+    squares = np.zeros(FACE_STATE_DIM, dtype=np.float64)
+    for clip in clips:  # second pass: no cancellation in E[x^2] - E[x]^2
+        squares += ((np.asarray(load_tdmm(clip.tdmm), dtype=np.float64) - mean) ** 2).sum(axis=0)
+    std = np.where(high > low, np.sqrt(squares / frames), 0.0)  # exactly 0 where nothing moves
+    moments = np.stack([mean, std]).astype(np.float32)
+    save_npy(path, moments)
+    return moments
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,6 +512,7 @@ class REACTDataModule(SplitLoaders, L.LightningDataModule):
         self.datasets: dict[str, REACTClips] = {}
         self._data_root: Path | None = None
         self._face_mean: np.ndarray | None = None
+        self._face_std: np.ndarray | None = None
 
     # -- data location ---------------------------------------------------------------------------
 
@@ -512,6 +527,18 @@ class REACTDataModule(SplitLoaders, L.LightningDataModule):
 
             self._data_root = dataset_root(self.root, "a REACT copy with train.csv, val.csv, test.csv", embedded)
         return self._data_root
+
+    @property
+    def face_std(self) -> np.ndarray:
+        """(58,) standard deviation of the training split's 3DMM frames (0 for channels that never
+        move); models that predict standardised coefficients (``ReactFace(standardise_output=True)``)
+        scale their outputs by it."""
+        if self._face_std is None:
+            try:
+                self._face_std = training_face_moments(self.data_root, self.cache_dir)[1]
+            except (FileNotFoundError, ValueError) as err:
+                raise type(err)(f"{err}\n(face_std is taken over the training split's 3DMM files)") from err
+        return self._face_std
 
     @property
     def face_mean(self) -> np.ndarray:

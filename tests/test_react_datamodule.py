@@ -215,10 +215,27 @@ def test_audio_is_resampled_normalised_and_padded_by_at_most_one_frame(tmp_path)
     assert other[0]["speaker_audio"].shape == (20 * 882,)
 
 
+def test_face_std_over_training_split_with_exact_zeros_for_still_channels(tmp_path):
+    layout = small_layout(tmp_path)
+    clips = list(dict.fromkeys(p for row in layout.pairs["train"] for p in row))
+    for rel in clips:  # channel 6 never moves in training (as unused rig channels of the embedded world)
+        path = layout.file("train", "tdmm", rel)
+        rows = np.load(path).reshape(-1, 58)
+        rows[:, 6] = 0.1
+        np.save(path, rows)
+        layout.tdmm[rel] = rows
+    dm = make_dm(layout.root, tmp_path, load_video=False)
+    frames = np.concatenate([layout.tdmm[c] for c in clips]).astype(np.float64)
+    np.testing.assert_allclose(dm.face_std, frames.std(axis=0), rtol=1e-5, atol=1e-7)
+    assert dm.face_std[6] == 0.0 and (np.delete(dm.face_std, 6) > 0).all()
+    np.testing.assert_allclose(dm.face_mean, frames.mean(axis=0), rtol=1e-6, atol=1e-6)
+    assert dm.face_std.dtype == np.float32 and dm.face_std.shape == (58,)
+
+
 def test_mean_face_from_file_or_training_split(layout, tmp_path):
     dm = make_dm(layout.root, tmp_path, load_video=False)
     np.testing.assert_allclose(dm.face_mean, train_mean(layout), rtol=1e-6, atol=1e-6)
-    assert len(list((tmp_path / "cache" / "mean_face").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "face_moments").glob("*.npy"))) == 1
     again = make_dm(layout.root, tmp_path, load_video=False)
     np.testing.assert_array_equal(again.face_mean, dm.face_mean)
 

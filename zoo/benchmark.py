@@ -135,11 +135,14 @@ def _react_suite(spec: SuiteSpec, models: Sequence[ModelSource], *, root, data_o
     written: list[Path] = []
     for source in models:
         start = time.perf_counter()
-        datamodule = build_datamodule(source.data_config, spec, root=root, overrides=overrides)
-        datamodule.prepare_data()
-        datamodule.setup("test")
         model = source.load()
         check_model_class(model, spec, source.name)
+        # decode the speaker's frames only for models that read them (face-state and audio-only don't)
+        reads_frames = bool(getattr(model, "reads_speaker_frames", True))
+        datamodule = build_datamodule(source.data_config, spec, root=root,
+                                      overrides={**overrides, "load_video": reads_frames})
+        datamodule.prepare_data()
+        datamodule.setup("test")
         _seed(seed)
         generate_start = time.perf_counter()
         collected = rs.collect_predictions(model, datamodule.test_dataloader(), num_samples, device)

@@ -30,14 +30,25 @@ class REACTBatchMixin:
     ``samples_per_frame``: the speaker inputs of a batch, checked targets, ``predict_step``, and
     ``configure_optimizers`` from the ``optimizer`` / ``lr_scheduler`` callables."""
 
+    @property
+    def reads_speaker_frames(self) -> bool:
+        """Whether this model's input includes the speaker's video frames (a DataModule serving it
+        needs ``load_video: true``); False for audio-only and ``speaker_motion="face_state"`` models."""
+        return bool(self.net.use_video) and getattr(self.net, "speaker_motion", "video") == "video"
+
     def _speaker_inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
-        """Speaker video and audio this model uses (None for a switched-off modality) and T, from
-        the video, a face-state track or the audio."""
+        """Speaker motion and audio this model uses (None for a switched-off modality) and T, from
+        the motion input, a face-state track or the audio. The motion input is ``speaker_video``
+        (B, T, 3, H, W), or ``speaker_3dmm`` (B, T, 58) for ``speaker_motion="face_state"``."""
         name = type(self).__name__
         if not isinstance(batch, Mapping):
             raise ValueError(f"{name} expects a dict batch (REACT DataModule), got {type(batch).__name__}")
         video = audio = None
-        if self.net.use_video:
+        if self.net.use_video and getattr(self.net, "speaker_motion", "video") == "face_state":
+            # the motion input is the speaker's tracked face state, which every REACT batch carries
+            video = require(batch, "speaker_3dmm", f"{name}(speaker_motion='face_state') reads the speaker's "
+                            "motion from its 3DMM coefficients (the DataModule's `speaker_3dmm`)")
+        elif self.net.use_video:
             video = require(batch, "speaker_video", f"{name}(use_video=True) needs the speaker's frames: set "
                             "the DataModule's `load_video: true` or the model's `use_video: false`")
         if self.net.use_audio:

@@ -33,6 +33,7 @@ __all__ = [
     "RENDERERS",
     "add_react_generate_arguments",
     "read_speaker_inputs",
+    "read_speaker_face_state",
     "config_image_size",
     "resolve_face_mean",
     "write_reaction_outputs",
@@ -50,6 +51,9 @@ def add_react_generate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the speaker's video: an mp4 or a folder of numbered PNG frames, 25 fps")
     parser.add_argument("--speaker-audio", type=Path, default=None,
                         help="the speaker's speech as a wav (any rate; resampled to 16 kHz)")
+    parser.add_argument("--speaker-3dmm", type=Path, default=None,
+                        help="the speaker's (T, 58) 3DMM coefficients npy (REACT 3D_FV_files); the motion "
+                             "input of models with speaker_motion: face_state (the CPU demos)")
     parser.add_argument("--image-size", type=int, default=None,
                         help="model input size (default: the config's data image_size, else 224)")
     parser.add_argument("--max-frames", type=int, default=None, help="use at most this many frames")
@@ -190,20 +194,48 @@ def react_generate_to_files(
     *,
     needs_audio: bool,
 ) -> list[Path]:
-    """Read the speaker inputs of ``args``, ``generate(video, audio, K) -> (1, K, T, 58)``, write files."""
+    """Read the speaker inputs of ``args``, ``generate(motion, audio, K) -> (1, K, T, 58)``, write
+    files. The motion input is the video, or for ``speaker_motion="face_state"`` models the
+    ``--speaker-3dmm`` coefficients minus the model's face mean (the video is then only drawn)."""
+    name = type(model).__name__
     if needs_audio and getattr(args, "speaker_audio", None) is None:
-        raise ValueError(f"{type(model).__name__} uses the speaker's speech: pass --speaker-audio A.wav")
+        raise ValueError(f"{name} uses the speaker's speech: pass --speaker-audio A.wav")
+    net = getattr(model, "net", None)
+    reads_face_state = getattr(net, "use_video", False) and getattr(net, "speaker_motion", "video") == "face_state"
+    speaker_3dmm = getattr(args, "speaker_3dmm", None)
+    mean, _ = resolve_face_mean(model, args.face_mean)
+    max_frames, rows = args.max_frames, None
+    if reads_face_state:
+        rows = read_speaker_face_state(speaker_3dmm, name)
+        max_frames = len(rows) if max_frames is None else min(max_frames, len(rows))
+    elif speaker_3dmm is not None:
+        raise ValueError(f"--speaker-3dmm is only read by models with speaker_motion: face_state; this {name} "
+                         "reads the speaker's frames")
     image_size = args.image_size or config_image_size(getattr(args, "config", None))
     video, audio, display = read_speaker_inputs(
         args.speaker_video, args.speaker_audio if needs_audio else None, image_size,
-        max_frames=args.max_frames, display_size=args.render_size,
+        max_frames=max_frames, display_size=args.render_size,
     )
+    if rows is not None:  # video and audio were read up to the 3DMM's length, so no longer than it
+        video = torch.from_numpy(np.ascontiguousarray(rows[: len(display)] - mean[None]))[None]
     device = next(model.parameters()).device
     reactions = generate(video.to(device), None if audio is None else audio.to(device), int(args.num_samples))
     if reactions.ndim != 4 or reactions.shape[0] != 1:
         raise RuntimeError(f"generate returned {tuple(reactions.shape)}, expected (1, K, T, 58)")
-    mean, _ = resolve_face_mean(model, args.face_mean)
     raw = reactions[0].float().cpu().numpy() + mean[None, None]
     stem = Path(args.speaker_video).stem or "speaker"
     return write_reaction_outputs(out_dir, stem, raw, display[: raw.shape[1]], render=args.render,
                                   render_size=args.render_size)
+
+
+def read_speaker_face_state(path: Path | None, model_name: str) -> np.ndarray:
+    """``--speaker-3dmm``: the speaker's (T, 58) coefficients as float32, checked."""
+    from datamodules.react_files import load_tdmm
+
+    if path is None:
+        raise ValueError(f"this {model_name} reads the speaker's motion from its 3DMM coefficients "
+                         "(speaker_motion: face_state): pass --speaker-3dmm S.npy, a (T, 58) array")
+    rows = np.asarray(load_tdmm(path), dtype=np.float32)
+    if not np.isfinite(rows).all():
+        raise ValueError(f"--speaker-3dmm {path}: contains NaN or infinite values")
+    return rows

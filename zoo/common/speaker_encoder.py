@@ -29,6 +29,7 @@ from torch import nn
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.alignment_bias import alignment_mask, expand_for_batch, own_tokens_mask, per_head
 from zoo.common.audio_encoder import Wav2Vec2Encoder
+from zoo.common.face_state_encoder import FaceStateEncoder
 from zoo.common.positional import PeriodicPositionalEncoding
 from zoo.common.video_encoder import VideoEncoder
 
@@ -98,7 +99,9 @@ class SpeakerEncoder(nn.Module):
     """Video (B, T, 3, H, W) in [-1, 1] and/or audio (B, S) -> :class:`SpeakerEncoding`.
 
     Args:
-        video_encoder: ``VideoEncoder`` with ``feature_dim`` outputs, or None (audio only).
+        video_encoder: the motion encoder with ``feature_dim`` outputs: ``VideoEncoder`` (frames),
+            ``FaceStateEncoder`` ((B, T, 58) face states, ``zoo.common.face_state_encoder``), or
+            None (audio only).
         audio_encoder: ``Wav2Vec2Encoder`` with ``out_dim == feature_dim``, or None (video only).
         feature_dim, num_heads, period: RF 128, 8, 8.
         head_slopes: multiply the bias by per-head ALiBi slopes (RF); False uses Eq. 11 as written.
@@ -110,7 +113,7 @@ class SpeakerEncoder(nn.Module):
 
     def __init__(
         self,
-        video_encoder: VideoEncoder | None,
+        video_encoder: VideoEncoder | FaceStateEncoder | None,
         audio_encoder: Wav2Vec2Encoder | None,
         *,
         feature_dim: int = 128,

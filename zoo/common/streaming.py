@@ -32,6 +32,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from zoo.common.face_state_encoder import FaceStateEncoder
 from zoo.common.speaker_encoder import SpeakerEncoder, SpeakerEncoding
 from zoo.common.video_encoder import ConvNormReLU3d, Moments, VideoEncoder, check_video
 
@@ -259,7 +260,11 @@ class SpeakerEncoderStream:
         self.audio_context_frames = audio_context_frames
         keep = encoder.context_frames
         self.frames = 0  # frames encoded so far (the global index of the next frame)
-        self.video = VideoEncoderStream(encoder.video_encoder) if encoder.use_video else None
+        self.video = None
+        if isinstance(encoder.video_encoder, FaceStateEncoder):
+            self.video = encoder.video_encoder  # per frame: a chunk's output is the clip's slice
+        elif encoder.use_video:
+            self.video = VideoEncoderStream(encoder.video_encoder)
         self._video_inputs = History(keep)
         self._fusion1_inputs = History(keep)
         self._fusion2_inputs = History(keep)
@@ -294,7 +299,8 @@ class SpeakerEncoderStream:
         num_frames: int | None = None,
         audio_tokens: torch.Tensor | None = None,
     ) -> SpeakerEncoding:
-        """Encode the next L frames: video (B, L, 3, H, W), waveform (B, L*640) or tokens (B, k*L, C)."""
+        """Encode the next L frames: video (B, L, 3, H, W) or face state (B, L, 58) (``speaker_motion``),
+        waveform (B, L*640) or tokens (B, k*L, C)."""
         enc = self.encoder
         if enc.use_video:
             if video_chunk is None:

@@ -82,6 +82,12 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         diversity_sigma: sigma_d of Eq. 6 (RF 100).
         pose_weight, loss: face-state distance (RF x10 pose, smooth L1).
         predict_num_samples: K of ``predict_step`` (REACT: 10).
+        standardise_output: the decoder predicts standardised coefficients, scaled by the training
+            split's per-channel standard deviation (``REACTDataModule.face_std``, copied into
+            ``net.output_scale`` at ``setup("fit")`` and saved with the weights). Not in the paper
+            (RF predicts raw coefficients): channel scales differ ~30x, and a channel that never moves
+            in training then stays exactly at the mean; without it the sampling noise and L_div move
+            every channel (used by the CPU demo, docs/reactface.md).
         optimizer, lr_scheduler: ``OptimizerCallable`` (default AdamW 2e-5, wd 5e-4) / optional.
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -95,6 +101,7 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         head_slopes: bool = True,
         use_video: bool = True,
         use_audio: bool = True,
+        speaker_motion: str = "video",
         use_vim: bool = True,
         use_mim: bool = True,
         context_frames: int | None = 256,
@@ -128,6 +135,7 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         pose_weight: float = 10.0,
         loss: str = "smooth_l1",
         predict_num_samples: int = 10,
+        standardise_output: bool = False,
         optimizer: OptimizerCallable = reactface_adamw,
         lr_scheduler: LRSchedulerCallable | None = None,
         pretrained: str | None = None,
@@ -154,7 +162,8 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.net = ReactFaceNet(
             feature_dim=feature_dim, num_heads=num_heads, period=period, dropout=dropout,
-            head_slopes=head_slopes, use_video=use_video, use_audio=use_audio, use_vim=use_vim,
+            head_slopes=head_slopes, use_video=use_video, use_audio=use_audio, speaker_motion=speaker_motion,
+            use_vim=use_vim,
             use_mim=use_mim, context_frames=context_frames, momentum=momentum,
             time_encoding=time_encoding, num_sampling_layers=num_sampling_layers, cie_heads=cie_heads,
             cie_layers=cie_layers, cie_feedforward=cie_feedforward, video_causal=video_causal,
@@ -166,6 +175,21 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         self.register_face_mean()
         if pretrained is not None:  # fine-tune from published weights (zoo/common/pretrained.py)
             load_pretrained(self, pretrained)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)  # StoresFaceMean: the DataModule's face mean
+        if stage != "fit" or not self.hparams.standardise_output:
+            return
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        std = getattr(datamodule, "face_std", None)
+        if std is None:
+            raise ValueError("ReactFace(standardise_output=True) scales its outputs by the training split's "
+                             "per-channel 3DMM standard deviation: fit it with a DataModule that has `face_std` "
+                             "(datamodules.react.REACTDataModule)")
+        std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        if std.shape != (FACE_STATE_DIM,) or not bool(torch.isfinite(std).all()) or bool((std < 0).any()):
+            raise ValueError(f"DataModule face_std must be {FACE_STATE_DIM} finite values >= 0, got shape {tuple(std.shape)}")
+        self.net.output_scale.copy_(std)
 
     # ------------------------------------------------------------------ stages
     def stage_for_epoch(self, epoch: int) -> int:

@@ -34,6 +34,7 @@ from torch.nn.utils import parametrize
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, build_audio_encoder
+from zoo.common.face_state_encoder import build_motion_encoder
 from zoo.common.positional import PeriodicPositionalEncoding, sinusoidal_table
 from zoo.common.speaker_encoder import (
     BiasedMasks,
@@ -44,7 +45,6 @@ from zoo.common.speaker_encoder import (
     decoder_layer,
 )
 from zoo.common.streaming import History, decoder_layer_forward
-from zoo.common.video_encoder import VideoEncoder
 
 __all__ = [
     "TIME_ENCODINGS",
@@ -281,6 +281,9 @@ class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
     Args (RF paper-scale values as defaults):
         feature_dim, num_heads, period, dropout, head_slopes: 128, 8, 8, 0.1, ALiBi slopes (RF).
         use_video, use_audio: speaker modalities ("Motion", "Audio" of Table 4).
+        speaker_motion: where the motion modality comes from: ``"video"`` (frames, the paper) or
+            ``"face_state"`` (the speaker's tracked 3DMM coefficients,
+            :mod:`zoo.common.face_state_encoder`; the CPU demo).
         use_vim, use_mim: the synchronisation modules of Table 4. MIM needs audio.
         context_frames: bounded left context of every attention over history and of the CIE
             (default 256, RF's training crop); None = unbounded (the paper; streaming then costs
@@ -305,6 +308,7 @@ class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
         head_slopes: bool = True,
         use_video: bool = True,
         use_audio: bool = True,
+        speaker_motion: str = "video",
         use_vim: bool = True,
         use_mim: bool = True,
         context_frames: int | None = 256,
@@ -335,8 +339,9 @@ class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
             raise ValueError(f"context_frames must be None or a positive integer, got {context_frames!r}")
         self.feature_dim, self.momentum, self.context_frames = feature_dim, momentum, context_frames
         self.use_vim, self.use_mim = use_vim, use_mim
-        video = (VideoEncoder(feature_dim, stem_channels=video_stem_channels, causal=video_causal)
-                 if use_video else None)
+        video = build_motion_encoder(speaker_motion, feature_dim, enabled=use_video,
+                                     video_stem_channels=video_stem_channels, video_causal=video_causal)
+        self.speaker_motion = speaker_motion
         audio = (build_audio_encoder(audio_frontend, feature_dim, audio_pretrained, audio_config,
                                 freeze_audio_feature_encoder, audio_layerdrop)
                  if use_audio else None)
@@ -358,6 +363,15 @@ class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
         self.reaction_decoder = ListenerReactionDecoder(interaction(), feature_dim)
         self.speaker_head = (SpeakerReconstructionHead(feature_dim, num_heads, period, dropout, head_slopes)
                              if speaker_reconstruction else None)
+        # Per-channel scale of the generated coefficients: ones (the paper: the decoder predicts
+        # coefficients directly), or the training split's standard deviation when the LightningModule
+        # asks for standardised outputs (a channel that never moved in training is then exactly 0).
+        self.register_buffer("output_scale", torch.ones(FACE_STATE_DIM))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before output_scale existed predicted raw coefficients: scale 1
+        state_dict.setdefault(prefix + "output_scale", torch.ones(FACE_STATE_DIM))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ pieces
     def encode_speaker(
@@ -424,6 +438,7 @@ class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
         latents = interpolate_latents(z_prev, z, stop - start, window)
         speaker, audio = timeline.frames(start, stop)
         reaction = self.reaction_decoder(self.sampling_decoder(latents, start), speaker, audio)
+        reaction = reaction * self.output_scale.to(reaction.dtype)
         state.pending, state.pending_start, state.z_prev = reaction, start, z
         state.frames = stop
         if recompute_past:
@@ -472,8 +487,11 @@ def _check_stream_inputs(
     if net.use_video:
         if video is None:
             raise ValueError("speaker_video is required: this ReactFace was built with use_video=True")
-        if not isinstance(video, torch.Tensor) or video.ndim != 5:
-            raise ValueError(f"speaker_video must be (batch, time, 3, H, W), got {getattr(video, 'shape', video)}")
+        face_state = net.speaker_motion == "face_state"
+        if not isinstance(video, torch.Tensor) or video.ndim != (3 if face_state else 5):
+            expected = "a (batch, time, 58) face state (speaker_motion='face_state')" if face_state \
+                else "(batch, time, 3, H, W)"
+            raise ValueError(f"speaker_video must be {expected}, got {getattr(video, 'shape', video)}")
         num_frames = video.shape[1] if num_frames is None else num_frames
         if video.shape[1] < num_frames:
             raise ValueError(f"speaker_video has {video.shape[1]} frames, fewer than num_frames={num_frames}")

@@ -48,6 +48,9 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         num_decoder_layers, query_encoding: listener decoder depth and time queries.
         use_video, use_audio: speaker modalities (paper Table 4 ablations); a switched-off
             modality builds no modules and its batch key is not read.
+        speaker_motion: the motion modality's input, ``"video"`` (``speaker_video`` frames, the
+            paper) or ``"face_state"`` (``speaker_3dmm``, the tracked coefficients REACT ships;
+            :mod:`zoo.common.face_state_encoder`, used by the CPU demo).
         video_causal, video_stem_channels: :class:`~zoo.common.video_encoder.VideoEncoder` options.
         audio_frontend: ``"wav2vec2"`` (ReactFace) or ``"log_mel"`` (the challenge baselines' light
             front end, :class:`~zoo.common.audio_encoder.LogMelEncoder`; CPU-scale configs).
@@ -78,6 +81,7 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         query_encoding: str = "periodic",
         use_video: bool = True,
         use_audio: bool = True,
+        speaker_motion: str = "video",
         video_causal: bool = True,
         video_stem_channels: int | None = None,
         audio_frontend: str = "wav2vec2",
@@ -110,6 +114,7 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
             feature_dim=feature_dim, num_heads=num_heads, period=period, dropout=dropout,
             head_slopes=head_slopes, num_decoder_layers=num_decoder_layers,
             query_encoding=query_encoding, use_video=use_video, use_audio=use_audio,
+            speaker_motion=speaker_motion,
             video_causal=video_causal, video_stem_channels=video_stem_channels,
             audio_frontend=audio_frontend, audio_pretrained=audio_pretrained, audio_config=audio_config,
             freeze_audio_feature_encoder=freeze_audio_feature_encoder,

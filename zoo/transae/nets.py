@@ -18,6 +18,7 @@ from torch import nn
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2, build_audio_encoder
+from zoo.common.face_state_encoder import build_motion_encoder
 from zoo.common.positional import PeriodicPositionalEncoding, SinusoidalPositionalEncoding
 from zoo.common.speaker_encoder import (
     BiasedMasks,
@@ -26,7 +27,6 @@ from zoo.common.speaker_encoder import (
     UsesSpeakerEncoder,
     decoder_layer,
 )
-from zoo.common.video_encoder import VideoEncoder
 
 __all__ = ["TransAENet", "TransAEOutput", "QUERY_ENCODINGS"]
 
@@ -84,6 +84,8 @@ class TransAENet(UsesSpeakerEncoder, nn.Module):
 
     Argument defaults are RF's paper-scale values (feature_dim 128, 8 heads, period 8,
     wav2vec2-base-960h with the CNN frozen); ``video_causal`` is on so the whole path is online.
+    ``speaker_motion="face_state"`` reads the speaker's motion from its tracked 3DMM coefficients
+    instead of frames (:mod:`zoo.common.face_state_encoder`; the CPU demo).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class TransAENet(UsesSpeakerEncoder, nn.Module):
         query_encoding: str = "periodic",
         use_video: bool = True,
         use_audio: bool = True,
+        speaker_motion: str = "video",
         video_causal: bool = True,
         video_stem_channels: int | None = None,
         audio_frontend: str = "wav2vec2",
@@ -110,10 +113,9 @@ class TransAENet(UsesSpeakerEncoder, nn.Module):
         super().__init__()
         if not (use_video or use_audio):
             raise ValueError("TransAE needs at least one speaker modality: use_video or use_audio")
-        video = (
-            VideoEncoder(feature_dim, stem_channels=video_stem_channels, causal=video_causal)
-            if use_video else None
-        )
+        video = build_motion_encoder(speaker_motion, feature_dim, enabled=use_video,
+                                     video_stem_channels=video_stem_channels, video_causal=video_causal)
+        self.speaker_motion = speaker_motion
         audio = (
             build_audio_encoder(audio_frontend, feature_dim, audio_pretrained, audio_config,
                                 freeze_audio_feature_encoder, audio_layerdrop)
