@@ -57,7 +57,7 @@ def smoke_generate(model, image_size: int = 64, frames: int = 16, seed: int = 0)
     with torch.no_grad():
         if name in ("TransAE", "ReactFace"):
             video = torch.rand(1, frames, 3, image_size, image_size, generator=g) * 2 - 1
-            if getattr(model.net, "speaker_motion", "video") == "face_state":
+            if model.net.motion_input == "face_state":
                 video = torch.randn(1, frames, 58, generator=g) * 0.1  # tracked 3DMM coefficients
             audio = torch.randn(1, frames * 640, generator=g)
             out = model.generate(video if model.net.use_video else None, audio if model.net.use_audio else None,

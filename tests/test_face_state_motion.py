@@ -73,6 +73,9 @@ def test_face_state_encoder_shapes_and_bad_input():
 def test_models_read_speaker_3dmm_and_build_no_video_encoder(make):
     model = make()
     assert not any(isinstance(m, VideoEncoder) for m in model.modules())
+    assert model.net.motion_input == "face_state" and not model.reads_speaker_frames
+    assert make(speaker_motion="video", video_stem_channels=4).reads_speaker_frames
+    assert make(use_video=False).net.motion_input is None
     batch = face_state_batch(batch=2, frames=12)
     video, _, frames = model._speaker_inputs(batch)
     assert video is batch["speaker_3dmm"] and frames == 12

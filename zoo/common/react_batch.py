@@ -26,7 +26,7 @@ def require(batch: Mapping[str, Any], key: str, why: str) -> Any:
 
 
 class REACTBatchMixin:
-    """For LightningModules whose ``self.net`` has ``use_video``, ``use_audio`` and
+    """For LightningModules whose ``self.net`` has ``use_video``, ``use_audio``, ``motion_input`` and
     ``samples_per_frame``: the speaker inputs of a batch, checked targets, ``predict_step``, and
     ``configure_optimizers`` from the ``optimizer`` / ``lr_scheduler`` callables."""
 
@@ -34,7 +34,7 @@ class REACTBatchMixin:
     def reads_speaker_frames(self) -> bool:
         """Whether this model's input includes the speaker's video frames (a DataModule serving it
         needs ``load_video: true``); False for audio-only and ``speaker_motion="face_state"`` models."""
-        return bool(self.net.use_video) and getattr(self.net, "speaker_motion", "video") == "video"
+        return self.net.motion_input == "video"
 
     def _speaker_inputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
         """Speaker motion and audio this model uses (None for a switched-off modality) and T, from
@@ -44,7 +44,7 @@ class REACTBatchMixin:
         if not isinstance(batch, Mapping):
             raise ValueError(f"{name} expects a dict batch (REACT DataModule), got {type(batch).__name__}")
         video = audio = None
-        if self.net.use_video and getattr(self.net, "speaker_motion", "video") == "face_state":
+        if self.net.motion_input == "face_state":
             # the motion input is the speaker's tracked face state, which every REACT batch carries
             video = require(batch, "speaker_3dmm", f"{name}(speaker_motion='face_state') reads the speaker's "
                             "motion from its 3DMM coefficients (the DataModule's `speaker_3dmm`)")

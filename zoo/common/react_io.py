@@ -201,7 +201,7 @@ def react_generate_to_files(
     if needs_audio and getattr(args, "speaker_audio", None) is None:
         raise ValueError(f"{name} uses the speaker's speech: pass --speaker-audio A.wav")
     net = getattr(model, "net", None)
-    reads_face_state = getattr(net, "use_video", False) and getattr(net, "speaker_motion", "video") == "face_state"
+    reads_face_state = getattr(net, "motion_input", None) == "face_state"
     speaker_3dmm = getattr(args, "speaker_3dmm", None)
     mean, _ = resolve_face_mean(model, args.face_mean)
     max_frames, rows = args.max_frames, None

@@ -161,6 +161,14 @@ class SpeakerEncoder(nn.Module):
         return self.audio_encoder is not None
 
     @property
+    def motion_input(self) -> str | None:
+        """What the motion modality reads: ``"video"`` (frames), ``"face_state"`` (tracked 3DMM
+        coefficients) or None (switched off)."""
+        if self.video_encoder is None:
+            return None
+        return "face_state" if isinstance(self.video_encoder, FaceStateEncoder) else "video"
+
+    @property
     def tokens_per_frame(self) -> int:
         return self.audio_encoder.tokens_per_frame if self.audio_encoder is not None else 0
 
@@ -266,8 +274,8 @@ class SpeakerReconstructionHead(nn.Module):
 
 class UsesSpeakerEncoder:
     """Mixin for networks with a ``self.speaker_encoder``: the modality switches and the audio
-    grid the LightningModules read (``use_video``, ``use_audio``, ``tokens_per_frame``,
-    ``samples_per_frame``)."""
+    grid the LightningModules read (``use_video``, ``use_audio``, ``motion_input``,
+    ``tokens_per_frame``, ``samples_per_frame``)."""
 
     speaker_encoder: SpeakerEncoder
 
@@ -278,6 +286,10 @@ class UsesSpeakerEncoder:
     @property
     def use_audio(self) -> bool:
         return self.speaker_encoder.use_audio
+
+    @property
+    def motion_input(self) -> str | None:
+        return self.speaker_encoder.motion_input
 
     @property
     def tokens_per_frame(self) -> int:

@@ -32,7 +32,6 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from zoo.common.face_state_encoder import FaceStateEncoder
 from zoo.common.speaker_encoder import SpeakerEncoder, SpeakerEncoding
 from zoo.common.video_encoder import ConvNormReLU3d, Moments, VideoEncoder, check_video
 
@@ -261,9 +260,9 @@ class SpeakerEncoderStream:
         keep = encoder.context_frames
         self.frames = 0  # frames encoded so far (the global index of the next frame)
         self.video = None
-        if isinstance(encoder.video_encoder, FaceStateEncoder):
+        if encoder.motion_input == "face_state":
             self.video = encoder.video_encoder  # per frame: a chunk's output is the clip's slice
-        elif encoder.use_video:
+        elif encoder.motion_input == "video":
             self.video = VideoEncoderStream(encoder.video_encoder)
         self._video_inputs = History(keep)
         self._fusion1_inputs = History(keep)

@@ -341,7 +341,6 @@ class ReactFaceNet(UsesSpeakerEncoder, nn.Module):
         self.use_vim, self.use_mim = use_vim, use_mim
         video = build_motion_encoder(speaker_motion, feature_dim, enabled=use_video,
                                      video_stem_channels=video_stem_channels, video_causal=video_causal)
-        self.speaker_motion = speaker_motion
         audio = (build_audio_encoder(audio_frontend, feature_dim, audio_pretrained, audio_config,
                                 freeze_audio_feature_encoder, audio_layerdrop)
                  if use_audio else None)
@@ -487,7 +486,7 @@ def _check_stream_inputs(
     if net.use_video:
         if video is None:
             raise ValueError("speaker_video is required: this ReactFace was built with use_video=True")
-        face_state = net.speaker_motion == "face_state"
+        face_state = net.motion_input == "face_state"
         if not isinstance(video, torch.Tensor) or video.ndim != (3 if face_state else 5):
             expected = "a (batch, time, 58) face state (speaker_motion='face_state')" if face_state \
                 else "(batch, time, 3, H, W)"

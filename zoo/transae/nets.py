@@ -115,7 +115,6 @@ class TransAENet(UsesSpeakerEncoder, nn.Module):
             raise ValueError("TransAE needs at least one speaker modality: use_video or use_audio")
         video = build_motion_encoder(speaker_motion, feature_dim, enabled=use_video,
                                      video_stem_channels=video_stem_channels, video_causal=video_causal)
-        self.speaker_motion = speaker_motion
         audio = (
             build_audio_encoder(audio_frontend, feature_dim, audio_pretrained, audio_config,
                                 freeze_audio_feature_encoder, audio_layerdrop)
