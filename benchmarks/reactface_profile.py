@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reactface_streaming import build  # noqa: E402  (same model construction as the speed benchmark)
+from reactface_streaming import prepare, random_inputs  # noqa: E402  (same model construction as the speed benchmark)
 
 Clock = tuple[float, float]
 
@@ -85,7 +85,10 @@ def instrument(model, timers: Timers) -> list[str]:
     speaker = net.speaker_encoder
     rows = ["speaker encoder (stream step)"]
     timers.wrap_method(rows[0], SpeakerEncoderStream, "step")
-    if speaker.video_encoder is not None:
+    if speaker.motion_input == "face_state":
+        rows.append("  face-state encoder")
+        timers.hook_module(rows[-1], speaker.video_encoder)
+    elif speaker.motion_input == "video":
         rows.append("  video encoder")
         timers.wrap_method(rows[-1], VideoEncoderStream, "__call__")
         for name in ("conv1", "conv2", "conv3", "conv4", "conv5"):
@@ -137,20 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--frames, --repeats and --threads must be positive")
     torch.set_num_threads(args.threads)
 
-    from zoo.common.react_io import config_image_size
-    from zoo.generate import load_weights
-
-    model = build(args.config, args.random_audio_weights)
-    if args.ckpt is not None:
-        load_weights(model, args.ckpt)
-    model.eval()
-    size = config_image_size(args.config)
-    window = args.window or model.hparams.eval_window
+    model, size, window = prepare(args.config, args.random_audio_weights, args.ckpt, args.window)
     g = torch.Generator().manual_seed(0)
 
     def run(frames: int) -> None:
-        video = torch.rand(1, frames, 3, size, size, generator=g) * 2 - 1
-        audio = torch.randn(1, frames * 640, generator=g)
+        video, audio = random_inputs(model, frames, size, g)
         options = {"precision": args.precision, "audio_context_frames": args.audio_context_frames,
                    "audio_feature_cache": args.audio_feature_cache}
         defaults = {"precision": "32-true", "audio_context_frames": None, "audio_feature_cache": False}

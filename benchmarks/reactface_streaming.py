@@ -44,6 +44,29 @@ def build(config: list[Path], random_audio: bool):
     return build_model(list(config) + extra)
 
 
+def prepare(config: list[Path], random_audio: bool, ckpt: Path | None, window: int | None):
+    """The benchmarked model in eval mode (``ckpt`` weights loaded when given), its input image
+    size and generation window (``window``, else the model's ``eval_window``)."""
+    from zoo.common.react_io import config_image_size
+    from zoo.generate import load_weights
+
+    model = build(config, random_audio)
+    if ckpt is not None:
+        load_weights(model, ckpt)
+    model.eval()
+    return model, config_image_size(config), window or model.hparams.eval_window
+
+
+def random_inputs(model, frames: int, size: int, generator: torch.Generator, batch: int = 1):
+    """Random speaker inputs of the kind the model reads: frames in [-1, 1] (or, for
+    ``speaker_motion: face_state`` models, small 3DMM-like face states) and a 16 kHz waveform."""
+    if model.net.motion_input == "face_state":
+        motion = torch.randn(batch, frames, 58, generator=generator) * 0.1
+    else:
+        motion = torch.rand(batch, frames, 3, size, size, generator=generator) * 2 - 1
+    return motion, torch.randn(batch, frames * 640, generator=generator)
+
+
 def _write_override() -> str:
     import tempfile
 
@@ -74,21 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from zoo.common.react_io import config_image_size
-    from zoo.generate import load_weights
-
-    model = build(args.config, args.random_audio_weights)
-    if args.ckpt is not None:
-        load_weights(model, args.ckpt)
-    model.eval()
-    size = config_image_size(args.config)
-    window = args.window or model.hparams.eval_window
+    model, size, window = prepare(args.config, args.random_audio_weights, args.ckpt, args.window)
     g = torch.Generator().manual_seed(0)
 
     def inputs(frames: int, batch: int = 1):
-        video = torch.rand(batch, frames, 3, size, size, generator=g) * 2 - 1
-        audio = torch.randn(batch, frames * 640, generator=g)
-        return video, audio
+        return random_inputs(model, frames, size, g, batch)
 
     options = {}
     if args.precision != "32-true":
