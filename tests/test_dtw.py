@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -255,3 +256,140 @@ def test_min_block_dtw_many_near_ties_on_emotion_data(backend):
                       for q in queries])
     got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, backend=backend).numpy()
     np.testing.assert_allclose(got, every.min(1), rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- precision="mixed"
+
+
+def _all_modes(queries, refs, offsets, cands, blocks, **kwargs):
+    return {p: min_block_dtw(queries, refs, offsets, cands, blocks, precision=p, **kwargs).numpy()
+            for p in ("float64", "mixed")}
+
+
+def _assert_mixed_is_float64(got):
+    # the float64 search and the float64 recomputation run the same per-lane arithmetic: equal bit
+    # for bit here; 1e-13 relative is the contract (lane groups of different widths could in
+    # principle contract a multiply-add differently)
+    np.testing.assert_allclose(got["mixed"], got["float64"], rtol=1e-13, atol=0)
+    assert np.array_equal(got["mixed"], got["float64"])
+
+
+def test_mixed_equals_float64_on_random_and_emotion_data(backend):
+    rng = np.random.default_rng(31)
+    # float64 normal data (not float32 numbers: the input-rounding term of the bound is active),
+    # and emotion-like float32 data (0/1 action units: float32 is exact on that block and reused)
+    for make, blocks in ((lambda shape: rng.normal(size=shape + (13,)), [(0, 5, 0.3), (5, 7, 1.0), (7, 13, 0.5)]),
+                         (lambda shape: _emotion_like(rng, shape), EMOTION_BLOCKS)):
+        queries, refs = make((7, 90)), make((15, 80))
+        counts = rng.integers(1, 16, size=7)
+        counts[0] = 1  # a single-neighbour row
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        cands = np.concatenate([rng.permutation(15)[:c] for c in counts])
+        got = _all_modes(queries, refs, offsets, cands, blocks, backend=backend)
+        _assert_mixed_is_float64(got)
+        every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in blocks) for r in refs]
+                          for q in queries])
+        expected = [every[q, cands[offsets[q]:offsets[q + 1]]].min() for q in range(7)]
+        np.testing.assert_allclose(got["mixed"], expected, rtol=1e-13)
+
+
+def test_mixed_equals_float64_on_ties_constants_and_near_neighbours(backend):
+    rng = np.random.default_rng(37)
+    blocks = [(0, 3, 0.5), (3, 4, 1.0), (4, 6, 0.0)]
+    refs = rng.normal(size=(12, 40, 6))
+    refs[:3] = rng.normal(size=(3, 1, 6)).repeat(40, axis=1)  # constant references
+    refs[3] = refs[2]  # exact ties
+    refs[5] = refs[6] + 1e-9  # a near tie far below float32's resolution
+    queries = np.stack([refs[2, :33], refs[1, :33] + 0.25, refs[6, :33] + rng.normal(0, 1e-3, size=(33, 6)),
+                        refs[9, :33] + rng.normal(0, 0.05, size=(33, 6)), np.zeros((33, 6))])
+    offsets, cands = np.arange(0, 5 * 12 + 1, 12), np.tile(rng.permutation(12), 5)
+    got = _all_modes(queries, refs, offsets, cands, blocks, backend=backend)
+    _assert_mixed_is_float64(got)
+    assert got["mixed"][0] == 0.0
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in blocks) for r in refs]
+                      for q in queries])
+    np.testing.assert_allclose(got["mixed"], every.min(1), rtol=1e-13, atol=1e-15)
+    # one frame against one frame, and without pruning
+    _assert_mixed_is_float64(_all_modes(queries[:, :1], refs[:, :1], offsets, cands, blocks, backend=backend))
+    _assert_mixed_is_float64(_all_modes(queries, refs, offsets, cands, blocks, backend=backend, prune=False))
+
+
+def test_mixed_recomputes_few_candidates_and_reuses_exact_blocks(monkeypatch):
+    if "numba" not in available_backends():
+        pytest.skip("numba is not installed")
+    dtw_module = importlib.import_module("zoo.metrics.dtw")  # the module (zoo.metrics.dtw is also a function)
+
+    calls = []
+    original = dtw_module._QuerySearch.__call__
+
+    def spy(self, queries, offsets, candidates, out, known=None):
+        calls.append((self.r.dtype, len(candidates), None if known is None else known.copy()))
+        return original(self, queries, offsets, candidates, out, known)
+
+    monkeypatch.setattr(dtw_module._QuerySearch, "__call__", spy)
+    rng = np.random.default_rng(41)
+    queries, refs = _emotion_like(rng, (6, 120)), _emotion_like(rng, (16, 120))
+    offsets, cands = np.arange(0, 6 * 16 + 1, 16), np.tile(np.arange(16), 6)
+    min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, precision="mixed")
+    searched = sum(n for dtype, n, known in calls if dtype == np.float32)
+    recomputed = [(n, known) for dtype, n, known in calls if dtype == np.float64]
+    assert searched == 96
+    assert 6 <= sum(n for n, _ in recomputed) <= 12  # the minimum of each query, and rare near ties
+    # the 0/1 action units (block 0) are exact in float32: their D is passed on, not recomputed
+    assert all((known[:, 0] >= 0).all() and (known[:, 1:] < 0).all() for _, known in recomputed)
+
+
+def test_float32_exact_grid_decides_exactness_by_hand():
+    dtw_module = importlib.import_module("zoo.metrics.dtw")
+
+    # 0/1 data, T1 + T2 - 1 = 1499 cells, 15 channels: sums up to 1499 * 15 * 4 < 2^24 on the grid 2^-3
+    assert dtw_module._float32_exact_grid(1.0, 1499, 15) == 3
+    assert dtw_module._float32_exact_grid(0.0, 1499, 15) == 0
+    assert dtw_module._float32_exact_grid(1e4, 1499, 15) is None  # (2e4)^2 * 1499 * 15 > 2^24
+    assert dtw_module._on_grid(np.array([0.0, 1.0, 0.5, -0.125]), 3)
+    assert not dtw_module._on_grid(np.array([0.0, 0.1]), 3)
+    # where the grid says exact, float32 and float64 DTWs agree bit for bit
+    rng = np.random.default_rng(43)
+    x, y = (rng.random((3, 200, 15)) < 0.3).astype(np.float64), (rng.random((5, 170, 15)) < 0.3).astype(np.float64)
+    offsets, cands = np.arange(0, 3 * 5 + 1, 5), np.tile(np.arange(5), 3)
+    got32 = min_block_dtw(x, y, offsets, cands, precision="float32").numpy()
+    assert np.array_equal(got32, min_block_dtw(x, y, offsets, cands, precision="float64").numpy())
+
+
+def test_mixed_falls_back_to_float64_where_float32_would_overflow(backend):
+    rng = np.random.default_rng(47)
+    queries, refs = rng.normal(size=(3, 20, 4)) * 1e20, rng.normal(size=(6, 20, 4)) * 1e20
+    offsets, cands = np.arange(0, 3 * 6 + 1, 6), np.tile(np.arange(6), 3)
+    got = _all_modes(queries, refs, offsets, cands, None, backend=backend)
+    _assert_mixed_is_float64(got)
+    assert np.isfinite(got["mixed"]).all()
+
+
+def test_score_and_the_cli_accept_every_precision(tmp_path):
+    import argparse
+    import json
+
+    from zoo.metrics import cli
+    from zoo.metrics.dtw import PRECISIONS
+    from zoo.metrics.react import score
+
+    rng = np.random.default_rng(53)
+    pred, lis = _emotion_like(rng, (4, 2, 60)), _emotion_like(rng, (4, 60))
+    m = np.eye(4, dtype=bool) | np.roll(np.eye(4, dtype=bool), 1, axis=1)
+    by_precision = {p: score(pred, lis, neighbours=m, metrics=["FRD"], progress=False, precision=p)["FRD"]
+                    for p in PRECISIONS}
+    assert score(pred, lis, neighbours=m, metrics=["FRD"], progress=False)["FRD"] == by_precision["float64"]
+    assert by_precision["mixed"] == pytest.approx(by_precision["float64"], rel=1e-13)
+    np.save(tmp_path / "p.npy", pred.astype(np.float32))
+    np.save(tmp_path / "l.npy", lis.astype(np.float32))
+    np.save(tmp_path / "m.npy", m)
+    parser = argparse.ArgumentParser()
+    cli.configure_parser(parser)
+    files = ["--predictions", str(tmp_path / "p.npy"), "--listeners", str(tmp_path / "l.npy"), "--neighbours",
+             str(tmp_path / "m.npy"), "--metrics", "FRD", "--no-progress"]
+    assert parser.parse_args(files + ["--json", "x"]).precision == "float64"
+    for p in PRECISIONS:
+        assert cli.run(parser.parse_args(files + ["--precision", p, "--json", str(tmp_path / f"{p}.json")])) == 0
+        assert json.loads((tmp_path / f"{p}.json").read_text())["FRD"] == pytest.approx(by_precision[p], rel=1e-12)
+    with pytest.raises(SystemExit):
+        parser.parse_args(files + ["--precision", "float16", "--json", "x"])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.metrics.dtw import PRECISIONS
 from zoo.metrics.react import _NEEDS, METRIC_NAMES, PROTOCOLS, _metric_list, score
 
 __all__ = ["configure_parser", "run"]
@@ -38,9 +39,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feature-space", default="auto", choices=("auto", "emotion", "plain"),
                         help="FRD blocks: emotion = challenge weights (D=25), plain = one DTW (auto: by D)")
     parser.add_argument("--backend", default="auto", choices=("auto", "numba", "torch"), help="DTW backend")
-    parser.add_argument("--precision", default="float64", choices=("float64", "float32"),
-                        help="FRD's DTW arithmetic: float64 = tslearn's numbers exactly (default); "
-                             "float32 = 1.2-1.4x faster, ~1e-7 relative error")
+    parser.add_argument("--precision", default="float64", choices=PRECISIONS,
+                        help="FRD's DTW arithmetic: float64 (default) and mixed give tslearn's numbers "
+                             "exactly (mixed: float32 search, float64 minimum; faster unless pruning already "
+                             "skips almost every candidate); float32 = fastest, ~1e-7 relative error")
     parser.add_argument("--device", default="cpu", help="torch device for the computation, e.g. cuda")
     parser.add_argument("--json", required=True, type=Path, help="where to write the JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -30,9 +30,11 @@ Two backends compute the same numbers (float64 by default):
 
 ``backend="auto"`` picks numba for CPU tensors when numba imports, torch otherwise.
 
-``min_block_dtw(..., precision="float32")`` (opt-in; float64 is the default) runs the same kernels
-in float32, 8 candidates per lane group: ~1.3x faster on one core, ~1e-7 relative error against
-tslearn (bound and measurements in ``docs/metrics.md``).
+``min_block_dtw(..., precision="float32")`` (opt-in) runs the same kernels in float32, 8 candidates
+per lane group: ~1.4x faster on one core, ~1e-7 relative error against tslearn (bound and
+measurements in ``docs/metrics.md``). ``precision="mixed"`` (opt-in) searches in float32 and
+recomputes in float64 only the candidates that a rigorous float32 error bound cannot rule out,
+so it returns the float64 numbers (0.9-1.15x the speed of ``"float64"``, depending on the data).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "PRECISIONS",
     "Block",
     "available_backends",
     "block_dtw",
@@ -61,6 +64,9 @@ _QTILE_ROWS = 8  # FRD kernel: cost-matrix tile of 8 rows x 32 columns (x 8 lane
 _QTILE_COLS = 32
 _DEFAULT_MEMORY_BUDGET = 1 << 30
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}  # min_block_dtw's arithmetic
+# min_block_dtw's precision modes (default first); "mixed" = the float32 search, then float64 for the candidates
+# that could still be the exact minimum (numba; the torch backend computes it in float64)
+PRECISIONS = ("float64", "mixed", "float32")
 _QUERY_LANES = {torch.float64: 4, torch.float32: 8}  # FRD kernel: candidates per lane group
 
 
@@ -386,11 +392,11 @@ def _build_query_kernel(lanes: int):
     L0 = max(1, lanes // 2)  # noqa: N806
     row_bounds = _build_row_bounds()
     run_group = _build_lane_group(L, row_bounds)
-    run_first = _build_lane_group(L0, row_bounds)
+    run_first = run_group if L0 == L else _build_lane_group(L0, row_bounds)
 
     @njit(nogil=True, cache=False)
     def query_min(x, y, rlo, rhi, offsets, candidates, bstart, bstop, weights, order, slack, prune,
-                  out):  # pragma: no cover - compiled
+                  known, out, vals, blockvals):  # pragma: no cover - compiled
         """out[q] = min over candidates[offsets[q]:offsets[q+1]] of block DTW(x[q], y[cand]).
 
         Exact lower-bound pruning; the minimum never changes. Every candidate starts with a bound
@@ -400,7 +406,12 @@ def _build_query_kernel(lanes: int):
         once the bound (exact values of the blocks done, bounds of the rest) reaches the best so
         far, abandoned inside a block as soon as its running bound does (``group_block``).
         ``slack`` (relative) absorbs the rounding of the bounds: a candidate is only dropped when
-        its bound exceeds best * (1 + slack), so it could never have been the minimum."""
+        its bound exceeds best * (1 + slack), so it could never have been the minimum.
+
+        For the mixed precision mode: ``known[offsets[q] + n, b] >= 0`` is block b's D of candidate n,
+        already known (not computed again); ``vals[offsets[q] + n]`` = candidate n's final value (all
+        blocks done) or, if it was dropped, the bound it was dropped with (>= the best so far then);
+        ``blockvals[offsets[q] + n, b]`` = its block b's D where computed, else -1."""
         nq, t1, dim = x.shape
         t2 = y.shape[1]
         nb = weights.shape[0]
@@ -439,6 +450,9 @@ def _build_query_kernel(lanes: int):
                 for b in range(nb):
                     if weights[b] == 0.0:
                         done[b, n] = True  # contributes 0 * sqrt(D) = 0 whatever D is
+                    elif known[offsets[q] + n, b] >= 0.0:
+                        lbsq[b, n] = known[offsets[q] + n, b]
+                        done[b, n] = True
                     elif prune:
                         row_bounds(xq, y[k], rlo[k], rhi[k], bstart[b], bstop[b], rowb)
                         row_bounds(y[k], xq, xlo, xhi, bstart[b], bstop[b], colb)
@@ -480,6 +494,8 @@ def _build_query_kernel(lanes: int):
                         for c in range(m):
                             n = grp[c, 0]
                             if res[c] == inf:
+                                # abandoned inside the block: its bound there reached thr
+                                lb[n] = max(lb[n], thr)
                                 dead[n] = True
                                 continue
                             lbsq[b, n] = res[c]
@@ -504,6 +520,10 @@ def _build_query_kernel(lanes: int):
                     if complete:
                         best = min(best, lb[n])
             out[q] = best
+            for n in range(nc):
+                vals[offsets[q] + n] = lb[n]
+                for b in range(nb):
+                    blockvals[offsets[q] + n, b] = lbsq[b, n] if done[b, n] and weights[b] != 0.0 else -1.0
 
     return query_min
 
@@ -633,6 +653,158 @@ def _chunk_size(t1: int, t2: int, itemsize: int, memory_budget_bytes: int) -> in
     return max(1, int(memory_budget_bytes // per_pair))
 
 
+# --------------------------------------------------------------------------- FRD search (numba)
+
+
+class _QuerySearch:
+    """The numba FRD kernel set up for one arithmetic (the type of ``references``): the references'
+    channel ranges for the envelope bounds and the pruning slack, computed once; called on a run
+    of queries in the same arithmetic."""
+
+    def __init__(self, references: np.ndarray, t1: int, blocks: list[Block], weights: np.ndarray, prune: bool,
+                 lanes: int | None = None) -> None:
+        compute = torch.float64 if references.dtype == np.float64 else torch.float32
+        self.r = np.ascontiguousarray(references)
+        self.kernel = _query_kernel(lanes or _lanes_for(compute, None))
+        self.bounds, self.order, self.weights, self.prune = _bounds(blocks), _block_order(blocks), weights, prune
+        self.rlo, self.rhi = self.r.min(axis=1).astype(np.float64), self.r.max(axis=1).astype(np.float64)
+        # relative margin for rounding in the bounds: far above the few ulps a sum of T1 + T2
+        # terms can be off by, far below any gap that matters; float32 accumulates ~1e-4 at T = 750
+        self.slack = 16 * (t1 + self.r.shape[1] + self.r.shape[2]) * float(np.finfo(self.r.dtype).eps)
+
+    def __call__(self, queries: np.ndarray, offsets: np.ndarray, candidates: np.ndarray, out: np.ndarray,
+                 known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """out[q] = min over the candidates of queries[q] (CSR ``offsets`` into ``candidates``) ->
+        (every candidate's value or the bound it was dropped with, its per-block D or -1): the
+        kernel's ``vals`` and ``blockvals``. ``known`` (candidates, blocks): D values not to compute
+        again (-1: unknown)."""
+        nb = self.weights.shape[0]
+        if known is None:
+            known = np.full((candidates.shape[0], nb), -1.0)
+        vals, blockvals = np.empty(candidates.shape[0]), np.empty((candidates.shape[0], nb))
+        self.kernel(np.ascontiguousarray(queries, dtype=self.r.dtype), self.r, self.rlo, self.rhi, offsets,
+                    candidates, *self.bounds, self.weights, self.order, self.slack, self.prune, known, out, vals,
+                    blockvals)
+        return vals, blockvals
+
+
+class _MixedPrecision:
+    """``precision="mixed"``: the float32 search, then float64 for the candidates whose float64 value
+    could still be the minimum (the bound is in ``__call__``). Blocks on which float32 arithmetic
+    is exact (``_float32_exact_grid``: REACT's 0/1 action units, when the queries are 0/1 too) keep
+    their float32 D, which is then bit for bit the float64 one."""
+
+    def __init__(self, r64: np.ndarray, t1: int, blocks: list[Block], weights: np.ndarray, prune: bool) -> None:
+        self.r64, self.blocks, self.weights, self.t1, self.prune = r64, blocks, weights, t1, prune
+        self.search64_full: _QuerySearch | None = None  # the float64 search, for data float32 cannot hold
+        self.r32 = r64.astype(np.float32)
+        self.search32 = _QuerySearch(self.r32, t1, blocks, weights, prune)
+        # the recomputation usually has one candidate per query: one lane, no padding
+        self.search64 = _QuerySearch(r64, t1, blocks, weights, prune, lanes=1)
+        self.cells = t1 + r64.shape[1] - 1  # cells on the longest warping path
+        self.ref_error = _rounding_error(r64, self.r32, blocks).max(axis=0)
+        self.ref_magnitude = [float(np.abs(r64[..., a:b]).max()) for a, b, _ in blocks]
+        self.ref_on_grid: dict[tuple[int, int], bool] = {}
+
+    def __call__(self, q64: np.ndarray, offsets: np.ndarray, candidates: np.ndarray, out: np.ndarray) -> None:
+        """out[q] = the float64 minimum for the queries ``q64`` (CSR ``offsets`` into ``candidates``).
+
+        Which candidates float64 recomputes, by a rigorous bound in the square-root domain. For one
+        block of n channels, T1 x T2 frames, u = 2^-24, let t = the exact DTW, t' = the exact DTW of
+        the float32-rounded inputs, v = the float32 kernel's value:
+        * rounding the inputs: a path's cost is the Euclidean norm of its frame differences, so by
+          the triangle inequality |t' - t| <= sqrt(T1 + T2 - 1) (E_x + E_y), E = the largest norm
+          of a frame's rounding error (computed exactly, ``_rounding_error``; 0 for float32 inputs
+          such as react2023's);
+        * float32 arithmetic: a cell's cost (n squared differences summed in order) has relative
+          error <= gamma_(n + 3) (Higham's gamma_k = k u / (1 - k u)); a path adds at most
+          T1 + T2 - 1 non-negative cells, one rounding each, and min is exact and monotone, so by
+          induction over the cells D32 = D' (1 + theta), |theta| <= gamma_(T1 + T2 + n + 2) = rho.
+          The square root halves that; the other half covers the float64 square root and weighted
+          sum (~1e-16) and the float64 envelope bounds inside a dropped candidate's value. Gradual
+          underflow adds <= 2^-149 per operation: sqrt((T1 + T2) (n + 3) 2^-149) per block.
+        So (1 - rho) t - delta <= v <= (1 + rho) t + delta (delta: the weighted absolute terms,
+        times 1 + rho), and the bound a dropped candidate was dropped with is <= (1 + rho) t + delta
+        as well. The float64 values are within kappa (the same gamma with u = 2^-53) of t. The
+        float64 minimiser c64 then has v(c64) <= (1 + rho) (1 + kappa) / ((1 - rho) (1 - kappa))
+        (best32 + delta) + delta; every candidate at or below that is recomputed, so the float64
+        minimum over those is the float64 minimum over all. Blocks on which float32 is exact have
+        rho = delta = 0 (and keep their float32 D); with pruning slack 2e-3 far above rho (~1e-4 at
+        T = 750), dropped candidates practically never qualify, so usually one per query does."""
+        magnitude = max(float(np.abs(q64).max()), *self.ref_magnitude)
+        # float32 could overflow (|v| > ~1e16), or the series are so long (T1 + T2 > 1.6e5 frames) that
+        # its error bound would keep most candidates: the float64 search alone
+        if self.cells * self.r64.shape[2] * (2 * magnitude) ** 2 > 1e36 or self.cells * 2.0 ** -24 > 1e-2:
+            if self.search64_full is None:
+                self.search64_full = _QuerySearch(self.r64, self.t1, self.blocks, self.weights, self.prune)
+            self.search64_full(q64, offsets, candidates, out)
+            return
+        q32 = q64.astype(np.float32)
+        vals32, blockvals32 = self.search32(q32, offsets, candidates, out)
+        exact = np.array([self._exact_block(q64[..., a:b], k) for k, (a, b, _) in enumerate(self.blocks)])
+        inexact = ~exact & (self.weights > 0)
+        if not inexact.any():  # float32 was exact everywhere: these are the float64 values already
+            return
+        widths = np.array([b - a for a, b, _ in self.blocks])
+        k = self.cells + int(widths[inexact].max()) + 3
+        rho, kappa = _gamma(k, 2.0 ** -24), _gamma(k, 2.0 ** -53)
+        w = np.where(inexact, self.weights, 0.0)
+        underflow = float(np.sum(w * np.sqrt((self.cells + 1) * (widths + 3) * 2.0 ** -149)))
+        delta = (_rounding_error(q64, q32, self.blocks) + self.ref_error) * math.sqrt(self.cells) @ w
+        delta = (delta + underflow) * (1 + rho)
+        factor = (1 + rho) * (1 + kappa) / ((1 - rho) * (1 - kappa))
+        limit = (factor * (out + delta) + delta) * (1 + 1e-12)  # 1e-12: this line's own rounding
+        keep = vals32 <= np.repeat(limit, np.diff(offsets))
+        kept = np.add.reduceat(keep, offsets[:-1])
+        known = np.where(exact[None, :], blockvals32[keep], -1.0)
+        self.search64(q64, np.concatenate([[0], np.cumsum(kept)]), candidates[keep], out, known)
+
+    def _exact_block(self, q: np.ndarray, block: int) -> bool:
+        """Whether float32 arithmetic is exact on this block of these queries and all references."""
+        scale = _float32_exact_grid(max(float(np.abs(q).max()), self.ref_magnitude[block]), self.cells, q.shape[-1])
+        if scale is None:
+            return False
+        if (block, scale) not in self.ref_on_grid:  # the references once per grid (a benign race)
+            start, stop, _ = self.blocks[block]
+            self.ref_on_grid[block, scale] = _on_grid(self.r64[..., start:stop], scale)
+        return self.ref_on_grid[block, scale] and _on_grid(q, scale)
+
+
+def _float32_exact_grid(magnitude: float, cells: int, width: int) -> int | None:
+    """The finest grid 2^-s on which float32 computes a block's DTW exactly (so equal to float64's,
+    bit for bit), for values with |v| <= magnitude; None if there is none. Differences of values
+    on the grid are multiples of 2^-s up to 2 magnitude, squares and every partial sum multiples of
+    2^-2s up to cells * width * (2 magnitude)^2: all exact while that is <= 2^24 grid steps
+    (float32's significand)."""
+    if magnitude == 0:
+        return 0
+    room = 2.0 ** 24 / (cells * width * (2 * magnitude) ** 2)  # >= 4^s
+    return int(math.floor(math.log(room, 4))) if room >= 1 else None
+
+
+def _on_grid(values: np.ndarray, scale: int) -> bool:
+    """Whether every value is a multiple of 2^-scale (multiplying by a power of two is exact)."""
+    scaled = values * 2.0 ** scale
+    return bool(np.array_equal(scaled, np.rint(scaled)))
+
+
+def _rounding_error(exact: np.ndarray, rounded: np.ndarray, blocks: list[Block]) -> np.ndarray:
+    """(S, T, D) series and their float32 copies -> (S, blocks): max over frames of the norm of the
+    block's rounding error (x - fl(x) is exact in float64, Sterbenz); 0 for float32 inputs."""
+    out = np.zeros((exact.shape[0], len(blocks)))
+    for s in range(0, exact.shape[0], 256):  # in chunks: bounded memory on a full test set
+        err = exact[s:s + 256] - rounded[s:s + 256].astype(np.float64)
+        if err.any():
+            out[s:s + 256] = np.stack([np.sqrt(np.square(err[..., a:b]).sum(-1)).max(-1) for a, b, _ in blocks],
+                                      axis=1)
+    return out
+
+
+def _gamma(k: int, unit: float) -> float:
+    """Higham's gamma_k = k u / (1 - k u): the relative error bound of k roundings."""
+    return k * unit / (1 - k * unit)  # callers keep k u < 0.02
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -706,15 +878,23 @@ def min_block_dtw(
     """For every query q: ``min over c in candidates[offsets[q]:offsets[q+1]]`` of
     ``block_dtw(queries[q], references[c])`` -> (Q,).
 
-    ``precision``: the arithmetic of the cost matrices and the recursion (``dtype`` is only the
-    output's type). ``"float64"`` (default) agrees with tslearn to ~1e-15 relative.
-    ``"float32"`` rounds the inputs to float32 and computes in float32, twice the SIMD width
-    (8 candidates per vector on the numba backend): 1.2-1.4x faster on one core, with
-    a relative error against tslearn of typically ~1e-7 and below 1e-5 on realistic inputs
-    (emotion vectors in [0, 1], 58-d face states; measured in ``tests/test_dtw.py`` and
-    ``docs/metrics.md``). Each accumulated cost is a sum of up to T1 + T2 non-negative terms, so
-    the relative error grows at worst like (T1 + T2) * 6e-8 (4.5e-5 at T = 375 + 375; typical
-    rounding is far below this bound). An exact 0 (identical frames) stays exactly 0.
+    ``precision``: the arithmetic (``dtype`` is only the output's type), one of :data:`PRECISIONS`:
+
+    * ``"float64"`` (default): everything in float64; agrees with tslearn to ~1e-15 relative.
+    * ``"mixed"``: the same numbers (tested bit for bit). The search (bounds, pruning, every
+      candidate's DTW) runs in float32, twice the SIMD width; then float64 recomputes only the
+      candidates whose float64 value could still be the minimum by a rigorous error bound
+      (``_MixedPrecision.__call__``), usually one per query, reusing blocks on which float32 is
+      exact (0/1 action units on both sides). Faster than float64 when pruning leaves many
+      candidates to compute (independent samples: 1.14x on one core), slower when it leaves few
+      (samples close to one appropriate listener: 0.89x), so not the default (docs/metrics.md).
+      The torch backend computes it in float64.
+    * ``"float32"``: rounds the inputs to float32 and computes in float32 (8 candidates per vector
+      on the numba backend): the fastest, with a relative error against tslearn of typically ~1e-7
+      and below 1e-5 on realistic inputs (emotion vectors in [0, 1], 58-d face states; measured in
+      ``tests/test_dtw.py`` and ``docs/metrics.md``). Each accumulated cost is a sum of up to
+      T1 + T2 non-negative terms, so the relative error grows at worst like (T1 + T2) * 6e-8
+      (4.5e-5 at T = 375 + 375). An exact 0 (identical frames) stays exactly 0.
 
     ``queries`` (Q, T1, D); ``references`` (R, T2, D); ``offsets`` (Q + 1,) non-decreasing with
     ``offsets[0] == 0`` and ``offsets[-1] == len(candidates)`` (CSR layout); every query needs at
@@ -740,9 +920,9 @@ def min_block_dtw(
         raise ValueError(f"candidates: queries {np.flatnonzero(counts < 1)[:10].tolist()} have no candidate")
     if cand_np.size and (cand_np.min() < 0 or cand_np.max() >= nr):
         raise ValueError(f"candidates: indices must lie in 0..{nr - 1}")
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision: expected 'float64' or 'float32', got {precision!r}")
-    compute = _PRECISIONS[precision]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    compute = _PRECISIONS[precision] if precision != "mixed" else torch.float64
     block_of, weights, blocks = _normalise_blocks(blocks, queries.shape[2])
     device = queries.device
     which = _resolve_backend(backend, device)
@@ -750,22 +930,19 @@ def min_block_dtw(
     if nq == 0:
         return out
     if which == "numba":
-        qn = np.ascontiguousarray(queries.detach().to("cpu", compute).numpy())
-        rn = np.ascontiguousarray(references.detach().to("cpu", compute).numpy())
-        kernel = _query_kernel(_lanes_for(compute, counts))
-        bounds = _bounds(blocks)
-        order = _block_order(blocks)
-        # the references' per-channel ranges (for the envelope bounds), once for all queries
-        rlo, rhi = rn.min(axis=1).astype(np.float64), rn.max(axis=1).astype(np.float64)
-        # relative margin for rounding in the bounds: far above the few ulps a sum of T1 + T2
-        # terms can be off by, far below any gap that matters; float32 accumulates ~1e-4 at T = 750
-        slack = 16 * (queries.shape[1] + references.shape[1] + queries.shape[2]) * float(np.finfo(qn.dtype).eps)
+        qsrc = queries.detach().cpu()
+        t1 = queries.shape[1]
+        r64 = np.ascontiguousarray(references.detach().to("cpu", torch.float64).numpy())
+        if precision == "mixed":
+            search = _MixedPrecision(r64, t1, blocks, weights, prune)
+        else:
+            search = _QuerySearch(r64.astype(np.float32) if precision == "float32" else r64, t1, blocks, weights,
+                                  prune)
         res = np.empty(nq)
 
         def run(s: int, e: int) -> None:
             lo, hi = offsets_np[s], offsets_np[e]
-            kernel(qn[s:e], rn, rlo, rhi, offsets_np[s:e + 1] - lo, cand_np[lo:hi], *bounds, weights, order,
-                   slack, prune, res[s:e])
+            search(qsrc[s:e].to(torch.float64).numpy(), offsets_np[s:e + 1] - lo, cand_np[lo:hi], res[s:e])
 
         _run_threaded(nq, 1, run, progress)
         out.copy_(torch.from_numpy(res))
