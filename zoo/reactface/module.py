@@ -335,8 +335,9 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
     ) -> torch.Tensor:
         """(B, K, T, 58) reactions (mean-subtracted space), online, window by window.
 
-        ``speaker_video`` (B, T, 3, H, W) in [-1, 1], ``speaker_audio`` (B, T*640) normalised
-        16 kHz. ``mode="stream"`` (default): constant cost per window; ``"prefix"``: RF's
+        ``speaker_video`` (B, T, 3, H, W) in [-1, 1], or for ``speaker_motion="face_state"`` the
+        speaker's mean-subtracted face state (B, T, 58) (the batch's ``speaker_3dmm``);
+        ``speaker_audio`` (B, T*640) normalised 16 kHz. ``mode="stream"`` (default): constant cost per window; ``"prefix"``: RF's
         re-encoding of the whole prefix for each window. ``window`` defaults to ``eval_window``.
         ``precision="bf16-mixed"`` runs under bf16 autocast (about 2x faster on CPUs with
         AVX512-BF16), ``audio_feature_cache=True`` caches wav2vec 2.0's CNN features of past audio
