@@ -3,8 +3,8 @@
     python benchmarks/reactface_vs_transae.py --out runs/compare --json runs/compare/result.json
 
 Trains ``zoo/demo/reactface.yaml`` and ``zoo/demo/transae.yaml`` with ``lightning fit`` (same world,
-crops, batch size and optimiser; each config's own epochs: 200 and 240, about 6 and 4 minutes on 2
-idle cores), each validation scored by ``REACTMetricsCallback``
+crops, batch size and optimiser; each config's own epochs: 200 and 240: 515 s and 264 s of training at one thread
+on the shared, loaded machine), each validation scored by ``REACTMetricsCallback``
 (K = 10 samples per speaker, facezoo protocol, first 750 frames of every validation clip), and
 prints / writes the last validation FRC (higher is better), TLCC (lower is better), S-MSE
 (diversity, higher is better; Trans-AE's is 0 by construction) and FRD of both.
