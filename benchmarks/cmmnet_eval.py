@@ -31,7 +31,8 @@ from datamodules.smile import SMILE_CLASSES  # noqa: E402
 from zoo.cmmnet.evaluate import evaluate_cmmnet  # noqa: E402
 
 COLUMNS = ("ssim", "is", "is_real", "delta_is", "au6_curve_distance", "au12_curve_distance", "diversity_au",
-           "diversity_au_real", "diversity_video", "diversity_landmarks_px", "class_consistency",
+           "diversity_au_real", "diversity_video", "diversity_landmarks_px", "diversity_landmarks_px_real",
+           "class_consistency",
            "classifier_accuracy_real")
 
 
@@ -111,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{model.hparams.variant} on {type(datamodule).__name__} ({args.split}, "
           f"{int(result['num_test_sequences'])} sequences, K = {int(result['k'])}), {seconds:.0f} s")
     shown = [c for c in COLUMNS if any(f"{name}/{c}" in result for name in SMILE_CLASSES)]
-    print(f"{'class':<12}" + "".join(f"{c:>24}" for c in shown))
+    widths = [max(12, len(c)) + 2 for c in shown]  # every column header stays readable
+    print(f"{'class':<12}" + "".join(f"{c:>{w}}" for c, w in zip(shown, widths)))
     for name in SMILE_CLASSES:
-        print(f"{name:<12}" + "".join(f"{result.get(f'{name}/{c}', float('nan')):>24.4f}" for c in shown))
+        print(f"{name:<12}" + "".join(f"{result.get(f'{name}/{c}', float('nan')):>{w}.4f}" for c, w in zip(shown, widths)))
     for key in ("classifier_accuracy_real", "au_estimator_mae_real"):
         print(f"{key}: {result[key]:.4f}")
     for note in result.notes:

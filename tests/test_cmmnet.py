@@ -204,3 +204,91 @@ def test_best_of_k_off_by_default_and_trained_when_on(tmp_path):
     trainer.fit(model, DataLoader(Sequences(), batch_size=2))
     assert _changed(before, model) == {"encoder", "decoder", "clstm", "modes"}
     assert torch.isfinite(trainer.callback_metrics["train/best_of_k"])
+
+
+def test_landmark_pos_weight_bce_hand_computed():
+    logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]]]])  # one 2x2 "image"
+    target = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    softplus = lambda v: float(np.log1p(np.exp(v)))  # noqa: E731  -log sigmoid(-v) = BCE of logit v against 0
+    plain = softplus(-2.0) + softplus(-1.0) + softplus(-0.5) + softplus(0.0)
+    assert small().reconstruction(logits, target).item() == pytest.approx(plain, rel=1e-6)  # paper BCE by default
+    # lit pixels (target 1) weighted by 4, dark ones unchanged: -[4 y log p + (1 - y) log(1 - p)]
+    weighted = 4 * softplus(-2.0) + softplus(-1.0) + 4 * softplus(-0.5) + softplus(0.0)
+    assert small(landmark_pos_weight=4.0).reconstruction(logits, target).item() == pytest.approx(weighted, rel=1e-6)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="landmark_pos_weight"):
+            small(landmark_pos_weight=bad)
+    with pytest.raises(ValueError, match="landmark_pos_weight"):
+        small(variant="cranet", landmark_pos_weight=2.0)
+
+
+def test_landmark_pos_weight_reaches_best_of_k(monkeypatch):
+    model = small(best_of_k_weight=1.0, landmark_pos_weight=3.0)
+    monkeypatch.setattr(model, "decode", lambda h: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
+    modes = torch.zeros(1, 3, T, 8)
+    modes[0, :, :, 0] = torch.tensor([-1.0, 1.0, 3.0])[:, None]
+    targets = torch.ones(1, T, 1, 64, 64)  # all lit: BCE of logit v against 1 = softplus(-v), times 3
+    expected = 3 * 64 * 64 * float(np.log1p(np.exp(-3.0)))
+    assert model.best_of_k_reconstruction(modes, targets).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_vae_frames_subsamples_vae_steps_only(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="vae_frames"):
+        small(vae_frames=0)
+    assert set(small(vae_frames=2, landmark_pos_weight=2.0).state_dict()) == set(small().state_dict())  # no new weights
+    seen = []
+    model = small(phases=["vae"], phase_epochs=[1], vae_frames=2)
+    original = model.vae_losses
+    monkeypatch.setattr(model, "vae_losses", lambda images: seen.append(images.shape) or original(images))
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+    assert seen == [torch.Size([2 * 2, 1, 64, 64])]  # 2 sequences x 2 of their T = 4 frames
+    marks = Sequences().marks[:2]
+    picked = CMMNet.random_frames(marks, torch.tensor([[3, 1], [0, 2]]))
+    assert torch.equal(picked[0, 0], marks[0, 3]) and torch.equal(picked[1, 1], marks[1, 2])
+
+
+def test_teacher_forcing_feeds_real_embeddings():
+    torch.manual_seed(0)
+    lstm = ConditionalLSTM(latent_dim=8, num_classes=2, label_dim=4, hidden_size=16)
+    torch.nn.init.normal_(lstm.out.weight)  # non-zero output layer: steps depend on their inputs
+    h0, label, teacher = torch.randn(2, 8), torch.tensor([0, 1]), torch.randn(2, T - 1, 8)
+    # reference: the LSTM run once over the inputs [h_0, teacher_1, ..., teacher_{T-1}]
+    inputs = torch.cat([h0[:, None], teacher], dim=1)
+    context = torch.cat([h0, lstm.label(label)], dim=-1)
+    out, _ = lstm.lstm(torch.cat([inputs, repeat_context(context, T)], dim=-1))
+    expected = h0[:, None] + lstm.out(out)
+    assert torch.allclose(lstm(h0, label, T, teacher, 1.0), expected, atol=1e-6)
+    free = lstm(h0, label, T)
+    assert torch.allclose(lstm(h0, label, T, teacher, 0.0), free)  # ratio 0 = free running
+    assert torch.allclose(free[:, 0], expected[:, 0], atol=1e-6) and not torch.allclose(free, expected, atol=1e-3)
+    with pytest.raises(ValueError, match="teacher"):
+        lstm(h0, label, T, teacher[:, :1])
+    with pytest.raises(ValueError, match="teacher_ratio"):
+        lstm(h0, label, T, teacher, 1.5)
+
+
+def repeat_context(context: torch.Tensor, steps: int) -> torch.Tensor:
+    return context[:, None].expand(-1, steps, -1)
+
+
+def test_teacher_forcing_option_training_only(monkeypatch):
+    for bad in (-0.1, 1.1):
+        with pytest.raises(ValueError, match="teacher_forcing"):
+            small(teacher_forcing=bad)
+    assert set(small(teacher_forcing=1.0).state_dict()) == set(small().state_dict())  # no new weights
+    batch = next(iter(DataLoader(Sequences(), batch_size=2)))
+    marks, label = batch["landmark_images"], batch["label"]
+    calls = []
+    for tf, training, fed in ((0.0, True, False), (1.0, True, True), (1.0, False, False)):
+        model = small(teacher_forcing=tf, vae_weight=0.0).train(training)
+        original = model.clstm.forward
+        monkeypatch.setattr(model.clstm, "forward", lambda *a, _o=original: calls.append(a) or _o(*a))
+        model.recurrent_losses(marks, label, "clstm")
+        teacher = calls[-1][3]
+        assert (teacher is not None) == fed
+        if fed:  # the encoder's means of the real frames 0..T-2 (inputs of steps 2..T)
+            mu = model.encoder(marks[:, :-1].flatten(0, 1))[0].view(2, T - 1, -1)
+            assert torch.allclose(teacher, mu, atol=1e-6) and not teacher.requires_grad
+            assert calls[-1][4] == 1.0

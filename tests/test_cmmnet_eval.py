@@ -95,6 +95,12 @@ def test_evaluate_cmmnet_figures(disfa):
         assert 0 <= result[f"{name}/class_consistency"] <= 1 and -1 <= result[f"{name}/ssim"] <= 1
         assert result[f"{name}/au6_curve_distance"] >= 0
     assert result["num_test_sequences"] == len(disfa.dataset("test")) and result["k"] == 3
+    # the real scale of the landmark diversity: frame-wise Chamfer between different real sequences
+    items = [disfa.dataset("test")[i] for i in range(len(disfa.dataset("test")))]
+    for c, name in enumerate(("posed", "spontaneous")):
+        marks = [item["landmark_images"][:, 0] for item in items if int(item["label"]) == c]
+        pairs = [chamfer_px(a[t], b[t]).item() for i, a in enumerate(marks) for b in marks[i + 1:] for t in range(len(a))]
+        assert result[f"{name}/diversity_landmarks_px_real"] == pytest.approx(np.nanmean(pairs), rel=1e-6)
     assert all(isinstance(v, float) for v in result.values())
     assert any("IS" in note for note in result.notes)  # no Inception weights offline: omitted, said so
     assert not any(key.endswith("/is") for key in result)
@@ -106,6 +112,6 @@ def test_evaluate_cranet_has_no_diversity(disfa):
     cranet = _small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1])
     result = evaluate_cmmnet(cranet, disfa, k=2, seed=0)
     assert result["posed/diversity_video"] == 0.0 and result["spontaneous/diversity_au"] == 0.0
-    assert "posed/diversity_landmarks_px" not in result
+    assert "posed/diversity_landmarks_px" not in result and "posed/diversity_landmarks_px_real" not in result
     with pytest.raises(ValueError, match="split"):
         evaluate_cmmnet(cranet, disfa, split="train")

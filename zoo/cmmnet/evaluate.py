@@ -20,7 +20,9 @@ videos of the sequence's own class; those are compared with the original sequenc
   and ``diversity_au_real`` the same between *different* real test sequences of the class: a
   scale for it; ``diversity_video``: mean pairwise absolute pixel difference between modes
   (pixels in [0, 1]); ``diversity_landmarks_px`` (CMM-Net only): mean symmetric Chamfer distance,
-  in pixels, between the modes' landmark images (pixels with probability > 0.5);
+  in pixels, between the modes' landmark images (pixels with probability > 0.5), frame by frame,
+  and ``diversity_landmarks_px_real`` the same between different real test sequences of the class
+  (their eye-aligned landmark images; people differ too, so it is an upper scale);
 * ``class_consistency``: the fraction of generated videos classified as the requested class by
   :class:`~zoo.cmmnet.smile_classifier.SmileClassifier` fitted on the training split's real
   sequences (estimated AU curves); every test neutral face is generated with *both* labels;
@@ -223,6 +225,8 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                 result[f"{name}/{figure}"] = value
         if len(real_c) > 1:
             result[f"{name}/diversity_au_real"] = float(pairwise_mean(real_c[None])[0])
+            if not cranet:
+                result[f"{name}/diversity_landmarks_px_real"] = float(_mode_chamfer(test["landmark_images"][mine]))
         if inception is not None:
             real_frames = _to_uint8(rearrange(test["video"][mine], "n t c h w -> (n t) c h w"))
             scores = delta_inception_score(torch.cat(frames_fake[c]).to(device), real_frames.to(device), splits=1,

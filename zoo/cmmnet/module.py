@@ -91,6 +91,15 @@ class CMMNet(L.LightningModule):
         translation_frames: frames per sequence used in a translation step (None = all T).
         best_of_k_weight: weight of the multimode phase's best-of-K reconstruction
             (:meth:`best_of_k_reconstruction`); 0 (default) = the paper's losses only.
+        landmark_pos_weight: weight of the lit pixels in the landmark BCE (``pos_weight`` of
+            :func:`torch.nn.functional.binary_cross_entropy_with_logits`); 1 (default) = the
+            paper's plain BCE. See :meth:`reconstruction`.
+        vae_frames: frames per sequence drawn at random for each VAE-phase step (None, default
+            = all T, the paper's "set of landmark images"); fewer frames = cheaper steps, so more
+            updates in the same time (frames of one smile are near duplicates).
+        teacher_forcing: probability that a training step of the conditional LSTM reads the
+            encoder's mean of the real previous frame instead of its own previous output (0,
+            default = the paper's free-running LSTM; see :meth:`recurrent_losses`).
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -118,6 +127,9 @@ class CMMNet(L.LightningModule):
         skip_connections: bool = True,
         translation_frames: int | None = None,
         best_of_k_weight: float = 0.0,
+        landmark_pos_weight: float = 1.0,
+        vae_frames: int | None = None,
+        teacher_forcing: float = 0.0,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -141,6 +153,14 @@ class CMMNet(L.LightningModule):
                 raise ValueError(f"{name}: expected >= 0, got {value}")
         if translation_frames is not None and translation_frames < 1:
             raise ValueError(f"translation_frames: expected >= 1 or None, got {translation_frames}")
+        if vae_frames is not None and vae_frames < 1:
+            raise ValueError(f"vae_frames: expected >= 1 or None, got {vae_frames}")
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
+        if not landmark_pos_weight > 0:
+            raise ValueError(f"landmark_pos_weight: expected > 0 (1 = plain BCE), got {landmark_pos_weight}")
+        if variant == "cranet" and landmark_pos_weight != 1.0:
+            raise ValueError("landmark_pos_weight: CRA-Net reconstructs faces with L1, it has no landmark BCE; leave it at 1")
         self.save_hyperparameters(ignore=["optimizer", "optimizer_g", "optimizer_d"])
         self.hparams["phases"], self.hparams["phase_epochs"] = phases, [int(e) for e in phase_epochs]
         self.automatic_optimization = False
@@ -181,13 +201,25 @@ class CMMNet(L.LightningModule):
         return targets, batch["neutral"], video, label
 
     # ------------------------------------------------------------------ pieces
+    def pixel_error(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-pixel reconstruction error, same shape as ``target``: L1 of the tanh output
+        (CRA-Net faces) or the landmark BCE, its lit pixels weighted by ``landmark_pos_weight``.
+
+        The paper's BCE (Sec. 3.2) leaves the class balance open; landmark images are ~6 % lit
+        (thin 1-px lines), so an unweighted BCE is lowest for a blurred, under-confident line and
+        the decoder draws the moving mouth as speckle (docs/cmmnet.md). Up-weighting the positive
+        class is the usual remedy for sparse line / edge maps (HED, Xie & Tu, ICCV 2015, Eq. 2,
+        class-balanced BCE; here a fixed weight, torch's ``pos_weight``): -[w y log p + (1 - y) log(1 - p)].
+        """
+        if self.is_cranet:
+            return (torch.tanh(logits) - target).abs()
+        weight = self.hparams.landmark_pos_weight
+        pos_weight = None if weight == 1.0 else torch.tensor(weight, dtype=logits.dtype, device=logits.device)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none", pos_weight=pos_weight)
+
     def reconstruction(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-image sum over pixels, mean over images: BCE (landmarks) or L1 (CRA-Net faces)."""
-        if self.is_cranet:
-            error = (torch.tanh(logits) - target).abs()
-        else:
-            error = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        return error.flatten(1).sum(dim=1).mean()
+        return self.pixel_error(logits, target).flatten(1).sum(dim=1).mean()
 
     @staticmethod
     def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -199,11 +231,13 @@ class CMMNet(L.LightningModule):
         z = reparameterise(mu, logvar) if self.training else mu
         return {"vae_reconstruction": self.reconstruction(self.decoder(z), images), "vae_kl": self.kl(mu, logvar)}
 
-    def embed_sequence(self, first: torch.Tensor, label: torch.Tensor, steps: int) -> tuple[torch.Tensor, ...]:
-        """h_0 statistics and h_1..h_T (B, T, D) from the first frame's image."""
+    def embed_sequence(self, first: torch.Tensor, label: torch.Tensor, steps: int,
+                       teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """h_0 statistics and h_1..h_T (B, T, D) from the first frame's image (``teacher``: see
+        :meth:`ConditionalLSTM.forward`, fed with probability ``teacher_forcing``)."""
         mu, logvar = self.encoder(first)
         h0 = reparameterise(mu, logvar) if self.training else mu
-        return mu, logvar, self.clstm(h0, label, steps)
+        return mu, logvar, self.clstm(h0, label, steps, teacher, self.hparams.teacher_forcing)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """Embeddings (..., D) -> logits (..., C, S, S)."""
@@ -216,7 +250,15 @@ class CMMNet(L.LightningModule):
 
     def recurrent_losses(self, targets: torch.Tensor, label: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
         steps = targets.shape[1]
-        mu, logvar, h = self.embed_sequence(targets[:, 0], label, steps)
+        teacher = None
+        if self.training and self.hparams.teacher_forcing > 0 and steps > 1:
+            # Teacher forcing (Williams & Zipser 1989): not in the paper, which leaves the LSTM's
+            # inputs open (Sec. 3.2). The real frames' embeddings (encoder means, no gradient into
+            # the encoder from this path) replace the LSTM's own previous outputs as inputs.
+            with torch.no_grad():
+                teacher = self.encoder(rearrange(targets[:, :-1], "b t c h w -> (b t) c h w"))[0]
+            teacher = rearrange(teacher, "(b t) d -> b t d", b=targets.shape[0])
+        mu, logvar, h = self.embed_sequence(targets[:, 0], label, steps, teacher)
         logits = self.decode(h)
         losses = {"sequence_reconstruction": self.reconstruction(rearrange(logits, "b t c h w -> (b t) c h w"),
                                                                  rearrange(targets, "b t c h w -> (b t) c h w")),
@@ -245,10 +287,7 @@ class CMMNet(L.LightningModule):
                              f"matching B and T, got {tuple(modes.shape)} and {tuple(targets.shape)}")
         logits = self.decode(modes)  # (B, K, T, C, S, S)
         target = repeat(targets, "b t c h w -> b k t c h w", k=modes.shape[1])
-        if self.is_cranet:
-            error = (torch.tanh(logits) - target).abs()
-        else:
-            error = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        error = self.pixel_error(logits, target)
         return error.flatten(3).sum(-1).mean(-1).min(dim=1).values.mean()
 
     def weighted(self, losses: dict[str, torch.Tensor], phase: str) -> torch.Tensor:
@@ -264,15 +303,19 @@ class CMMNet(L.LightningModule):
                 total = total + hp.best_of_k_weight * losses["best_of_k"]
         return total
 
+    @staticmethod
+    def random_frames(x: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """Frames ``chosen`` (B, k) of each sequence of ``x`` (B, T, ...) -> (B, k, ...)."""
+        return torch.gather(x, 1, chosen.view(*chosen.shape, *[1] * (x.ndim - 2)).expand(-1, -1, *x.shape[2:]))
+
     def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None):
         """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset."""
         steps = frames.shape[1]
         k = self.hparams.translation_frames
         if self.training and k is not None and k < steps:
             chosen = torch.stack([torch.randperm(steps, device=frames.device)[:k] for _ in range(frames.shape[0])])
-            pick = lambda x: torch.gather(x, 1, chosen.view(*chosen.shape, 1, 1, 1).expand(-1, -1, *x.shape[2:]))  # noqa: E731
-            frames = pick(frames)
-            landmarks = pick(landmarks) if landmarks is not None else None
+            frames = self.random_frames(frames, chosen)
+            landmarks = self.random_frames(landmarks, chosen) if landmarks is not None else None
             steps = k
         flat = lambda x: rearrange(x, "b t c h w -> (b t) c h w")  # noqa: E731
         z0 = repeat(neutral, "b c h w -> (b t) c h w", t=steps)
@@ -296,6 +339,11 @@ class CMMNet(L.LightningModule):
             logs.update(self._adversarial_step(z0, real, fake, optimizers[1], opt_d, reconstruction="l1"))
         else:
             if phase == "vae":
+                k = self.hparams.vae_frames
+                if k is not None and k < targets.shape[1]:
+                    chosen = torch.stack([torch.randperm(targets.shape[1], device=targets.device)[:k]
+                                          for _ in range(targets.shape[0])])
+                    targets = self.random_frames(targets, chosen)
                 losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
             else:
                 losses = self.recurrent_losses(targets, label, phase)

@@ -116,7 +116,12 @@ class ConditionalLSTM(nn.Module):
         nn.init.zeros_(self.out.bias)
         self.num_classes, self.latent_dim = num_classes, latent_dim
 
-    def forward(self, h0: torch.Tensor, label: torch.Tensor, steps: int) -> torch.Tensor:
+    def forward(self, h0: torch.Tensor, label: torch.Tensor, steps: int, teacher: torch.Tensor | None = None,
+                teacher_ratio: float = 1.0) -> torch.Tensor:
+        """``teacher`` (B, >= steps - 1, D): embeddings of the real frames 1..T-1; when given, step t + 1
+        reads ``teacher[:, t - 1]`` instead of its own previous output with probability
+        ``teacher_ratio`` per sequence and step (teacher forcing, Williams & Zipser 1989; a ratio < 1
+        is scheduled sampling's mixture, Bengio et al., NIPS 2015). Inference never passes it."""
         if h0.ndim != 2 or h0.shape[1] != self.latent_dim:
             raise ValueError(f"h0: expected (B, {self.latent_dim}), got {tuple(h0.shape)}")
         if label.shape != h0.shape[:1] or label.dtype not in (torch.int64, torch.int32):
@@ -125,12 +130,21 @@ class ConditionalLSTM(nn.Module):
             raise ValueError(f"label: expected classes in 0..{self.num_classes - 1}, got {label.tolist()}")
         if steps < 1:
             raise ValueError(f"steps: expected >= 1, got {steps}")
+        if teacher is not None and (teacher.ndim != 3 or teacher.shape[0] != h0.shape[0]
+                                    or teacher.shape[1] < steps - 1 or teacher.shape[2] != self.latent_dim):
+            raise ValueError(f"teacher: expected (B, >= steps - 1, D) = ({h0.shape[0]}, >= {steps - 1}, "
+                             f"{self.latent_dim}), got {tuple(teacher.shape)}")
+        if not 0.0 <= teacher_ratio <= 1.0:
+            raise ValueError(f"teacher_ratio: expected a probability in [0, 1], got {teacher_ratio}")
         context = torch.cat([h0, self.label(label)], dim=-1)
         previous, state, outputs = h0, None, []
-        for _ in range(steps):  # autoregressive: each step sees the embedding it produced last
+        for t in range(steps):  # autoregressive: each step sees the embedding it produced last
             out, state = self.lstm(torch.cat([previous, context], dim=-1)[:, None], state)
             previous = h0 + self.out(out[:, 0])
             outputs.append(previous)
+            if teacher is not None and t + 1 < steps:
+                use = torch.rand(h0.shape[0], 1, device=h0.device) < teacher_ratio
+                previous = torch.where(use, teacher[:, t], previous)
         return torch.stack(outputs, dim=1)
 
 
