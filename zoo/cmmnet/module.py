@@ -308,12 +308,17 @@ class CMMNet(L.LightningModule):
         """Frames ``chosen`` (B, k) of each sequence of ``x`` (B, T, ...) -> (B, k, ...)."""
         return torch.gather(x, 1, chosen.view(*chosen.shape, *[1] * (x.ndim - 2)).expand(-1, -1, *x.shape[2:]))
 
+    @staticmethod
+    def draw_frames(x: torch.Tensor, k: int) -> torch.Tensor:
+        """``k`` distinct frame indices per sequence of ``x`` (B, T, ...), drawn uniformly -> (B, k)."""
+        return torch.stack([torch.randperm(x.shape[1], device=x.device)[:k] for _ in range(x.shape[0])])
+
     def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None):
         """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset."""
         steps = frames.shape[1]
         k = self.hparams.translation_frames
         if self.training and k is not None and k < steps:
-            chosen = torch.stack([torch.randperm(steps, device=frames.device)[:k] for _ in range(frames.shape[0])])
+            chosen = self.draw_frames(frames, k)
             frames = self.random_frames(frames, chosen)
             landmarks = self.random_frames(landmarks, chosen) if landmarks is not None else None
             steps = k
@@ -341,8 +346,7 @@ class CMMNet(L.LightningModule):
             if phase == "vae":
                 k = self.hparams.vae_frames
                 if k is not None and k < targets.shape[1]:
-                    chosen = torch.stack([torch.randperm(targets.shape[1], device=targets.device)[:k]
-                                          for _ in range(targets.shape[0])])
+                    chosen = self.draw_frames(targets, k)
                     targets = self.random_frames(targets, chosen)
                 losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
             else:
