@@ -586,7 +586,7 @@ def _bounds(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:
             np.array([e for _, e, _ in blocks], dtype=np.int64))
 
 
-def _lanes_for(compute: torch.dtype, counts: np.ndarray) -> int:
+def _lanes_for(compute: torch.dtype) -> int:
     """Candidates per lane group of the FRD kernel: one 256-bit vector (4 float64, 8 float32).
     Small groups let pruning skip more; on this AMD EPYC (512-bit ops run as two 256-bit halves)
     4 float64 lanes cost the same per candidate as 8 (docs/metrics.md)."""
@@ -665,7 +665,7 @@ class _QuerySearch:
                  lanes: int | None = None) -> None:
         compute = torch.float64 if references.dtype == np.float64 else torch.float32
         self.r = np.ascontiguousarray(references)
-        self.kernel = _query_kernel(lanes or _lanes_for(compute, None))
+        self.kernel = _query_kernel(lanes or _lanes_for(compute))
         self.bounds, self.order, self.weights, self.prune = _bounds(blocks), _block_order(blocks), weights, prune
         self.rlo, self.rhi = self.r.min(axis=1).astype(np.float64), self.r.max(axis=1).astype(np.float64)
         # relative margin for rounding in the bounds: far above the few ulps a sum of T1 + T2
