@@ -121,7 +121,7 @@ def test_min_block_dtw_bad_csr():
 
 
 def test_min_block_dtw_tiles_lane_groups_and_unequal_lengths(backend):
-    # T1 = 45 and T2 = 70 are not multiples of the numba kernel's 8-row x 32-column tiles; 19
+    # T1 = 45 and T2 = 70 are not multiples of the numba kernel's 16-row bands and 32-column tiles; 19
     # candidates = two full lane groups and a partial one; channel blocks of 5, 2 and 6 exercise
     # both the four-channel pass and the remainder
     rng = np.random.default_rng(5)
@@ -393,3 +393,74 @@ def test_score_and_the_cli_accept_every_precision(tmp_path):
         assert json.loads((tmp_path / f"{p}.json").read_text())["FRD"] == pytest.approx(by_precision[p], rel=1e-12)
     with pytest.raises(SystemExit):
         parser.parse_args(files + ["--precision", "float16", "--json", "x"])
+
+
+@pytest.mark.parametrize(("t1", "t2"), [(16, 5), (17, 3), (3, 40), (32, 33), (1, 16), (16, 1)])
+def test_min_block_dtw_band_edges(backend, t1, t2):
+    # the anti-diagonal sweep of a 16-row band: bands shorter than the band height, references
+    # shorter than it (no step with all rows), and exact multiples of the band and tile sizes
+    rng = np.random.default_rng(t1 * 7 + t2)
+    queries, refs = rng.normal(size=(2, t1, 3)), rng.normal(size=(6, t2, 3))
+    offsets, cands = np.array([0, 6, 11]), np.array([0, 1, 2, 3, 4, 5, 5, 3, 1, 0, 2])
+    every = np.array([[tslearn_dtw(q, r) for r in refs] for q in queries])
+    expected = [every[0].min(), every[1, [5, 3, 1, 0, 2]].min()]
+    got = min_block_dtw(queries, refs, offsets, cands, backend=backend).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
+    for precision in ("mixed", "float32"):
+        got_p = min_block_dtw(queries, refs, offsets, cands, backend=backend, precision=precision).numpy()
+        np.testing.assert_allclose(got_p, expected, rtol=1e-13 if precision == "mixed" else 1e-5)
+
+
+def test_bit_masks_by_hand():
+    dtw_module = importlib.import_module("zoo.metrics.dtw")
+    series = np.array([[[1, 0, 1, 0.5, 0.25], [0, 0, 0, 1, 1]]])  # (1 series, 2 frames, 5 channels)
+    blocks = [(0, 3, 1.0), (3, 5, 1.0)]
+    assert dtw_module._is_binary(series[..., :3]) and not dtw_module._is_binary(series[..., 3:])
+    masks = dtw_module._bit_masks(series, blocks, np.array([True, False]))
+    assert masks.dtype == np.uint64 and masks.shape == (1, 2, 2)
+    assert masks[0, 0].tolist() == [0b101, 0] and masks[0, 1].tolist() == [0, 0]
+    assert dtw_module._bit_masks(series, blocks, np.array([False, False])).shape == (1, 2, 0)
+
+
+@pytest.mark.parametrize("precision", ["float64", "mixed", "float32"])
+def test_binary_action_units_take_the_popcount_path_and_match_tslearn(monkeypatch, precision):
+    if "numba" not in available_backends():
+        pytest.skip("numba is not installed")
+    dtw_module = importlib.import_module("zoo.metrics.dtw")
+    used = []
+    original = dtw_module._bit_masks
+
+    def spy(series, blocks, binary):
+        used.append((series.shape[0], binary.copy()))
+        return original(series, blocks, binary)
+
+    monkeypatch.setattr(dtw_module, "_bit_masks", spy)
+    rng = np.random.default_rng(43)
+    queries, refs = _emotion_like(rng, (4, 90)), _emotion_like(rng, (7, 90))
+    offsets, cands = np.arange(0, 4 * 7 + 1, 7), np.tile(np.arange(7), 4)
+    every = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in EMOTION_BLOCKS) for r in refs]
+                      for q in queries])
+    got = min_block_dtw(queries, refs, offsets, cands, EMOTION_BLOCKS, precision=precision).numpy()
+    np.testing.assert_allclose(got, every.min(1), rtol=1e-13 if precision != "float32" else 1e-5)
+    # the 0/1 action units went through the bit masks (the 7 references' at set-up, the queries' per call)
+    binary_calls = {n == 7 for n, b in used if b.tolist() == [True, False, False]}
+    assert binary_calls == {True, False}  # (queries go in chunks of fewer than 7)
+    # queries whose action units are probabilities (a network's outputs) fall back to the channel sums
+    used.clear()
+    soft = queries.copy()
+    soft[..., :15] = rng.random(soft[..., :15].shape)
+    every_soft = np.array([[sum(w * tslearn_dtw(q[:, s:e], r[:, s:e]) for s, e, w in EMOTION_BLOCKS) for r in refs]
+                           for q in soft])
+    got_soft = min_block_dtw(soft, refs, offsets, cands, EMOTION_BLOCKS, precision=precision).numpy()
+    np.testing.assert_allclose(got_soft, every_soft.min(1), rtol=1e-13 if precision != "float32" else 1e-5)
+    assert [n for n, b in used if n != 7] and not any(b.any() for n, b in used if n != 7)
+
+
+def test_block_order_puts_the_expensive_blocks_last():
+    dtw_module = importlib.import_module("zoo.metrics.dtw")
+    blocks = [(s, e, w) for s, e, w in EMOTION_BLOCKS]
+    # valence/arousal (2 channels, weight 1) first; 0/1 action units are one popcount, so before the
+    # 8 expressions; summed action units (15 channels) last
+    assert dtw_module._block_order(blocks, np.array([True, False, False])).tolist() == [1, 0, 2]
+    assert dtw_module._block_order(blocks).tolist() == [1, 2, 0]
+    assert dtw_module._block_order([(0, 4, 1.0)]).tolist() == [0]
