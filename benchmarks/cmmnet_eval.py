@@ -6,8 +6,8 @@
 Builds the model and the DataModule from the config exactly as ``fit`` does, loads the
 checkpoint's weights (``weights_only=True``), runs :func:`zoo.cmmnet.evaluate.evaluate_cmmnet`
 and prints one row per class. ``--figure`` writes a PNG of the K modes for the first test
-sequence of each class: rows real | mode 1..K (faces), then the same for landmark images
-(CMM-Net); columns every ``--stride`` frames.
+sequence of each class: face rows real | translator on the real landmark images | mode 1..K,
+then landmark rows real | mode 1..K (CMM-Net); columns every ``--stride`` frames.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from datamodules.smile import SMILE_CLASSES  # noqa: E402
 from zoo.cmmnet.evaluate import evaluate_cmmnet  # noqa: E402
 
 COLUMNS = ("ssim", "is", "is_real", "delta_is", "au6_curve_distance", "au12_curve_distance", "diversity_au",
-           "diversity_au_real", "diversity_video", "diversity_landmarks_px", "diversity_landmarks_px_real",
-           "class_consistency",
-           "classifier_accuracy_real")
+           "diversity_au_same_person", "diversity_au_real", "diversity_video", "diversity_video_same_person",
+           "diversity_landmarks_px", "diversity_landmarks_px_same_person", "diversity_landmarks_px_real",
+           "diversity_au_landmarks", "diversity_au_landmarks_same_person", "modes_matched_variants",
+           "class_consistency", "classifier_accuracy_real", "class_consistency_landmarks",
+           "classifier_accuracy_real_landmarks", "ssim_translated_real", "au6_curve_distance_translated_real",
+           "au12_curve_distance_translated_real", "classifier_accuracy_translated_real")
 
 
 def build(config: Path, ckpt: Path):
@@ -55,7 +58,8 @@ def _uint8(x: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def mode_figure(model, datamodule, path: Path, k: int, stride: int = 4) -> Path:
-    """PNG: per class, the first test sequence: real and K generated rows (faces, then landmarks)."""
+    """PNG: per class, the first test sequence: faces (real, the translator on the real landmark
+    images, the K modes), then landmark images (real, the K modes)."""
     import cv2
     from einops import rearrange
 
@@ -71,7 +75,11 @@ def mode_figure(model, datamodule, path: Path, k: int, stride: int = 4) -> Path:
         kk = k if cranet else min(k, model.hparams.num_modes)
         steps = item["video"].shape[0]
         videos = model.generate(neutral, label, kk, None if cranet else marks, steps)[0]
-        faces = torch.cat([item["video"][None], videos])[:, ::stride]
+        rows_faces = [item["video"][None]]
+        if not cranet:  # the translator alone on the real landmark images: what the faces can be at best
+            z0 = neutral.expand(steps, -1, -1, -1)
+            rows_faces.append(model.translator(item["landmark_images"].float(), z0)[None])
+        faces = torch.cat([*rows_faces, videos])[:, ::stride]
         rows = [rearrange(_uint8(faces), "k t c h w -> (k h) (t w) c")]
         if not cranet:
             _, modes = model.generate_landmarks(marks, label, steps)
@@ -79,7 +87,8 @@ def mode_figure(model, datamodule, path: Path, k: int, stride: int = 4) -> Path:
             rows.append(np.repeat(rearrange(_uint8(lm * 2 - 1), "k t 1 h w -> (k h) (t w) 1"), 3, axis=-1))
         block = np.concatenate(rows, axis=0)
         title = np.full((14, block.shape[1], 3), 255, np.uint8)
-        cv2.putText(title, f"{SMILE_CLASSES[label]}: real, then modes 1..{kk}", (2, 11), cv2.FONT_HERSHEY_SIMPLEX,
+        what = "real, then modes" if cranet else "faces: real, translator on real landmarks, modes; landmarks: real, modes"
+        cv2.putText(title, f"{SMILE_CLASSES[label]}: {what} 1..{kk}", (2, 11), cv2.FONT_HERSHEY_SIMPLEX,
                     0.35, (0, 0, 0), 1, cv2.LINE_AA)
         blocks.append(np.concatenate([title, block], axis=0))
     figure = np.concatenate(blocks, axis=0)
@@ -116,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'class':<12}" + "".join(f"{c:>{w}}" for c, w in zip(shown, widths)))
     for name in SMILE_CLASSES:
         print(f"{name:<12}" + "".join(f"{result.get(f'{name}/{c}', float('nan')):>{w}.4f}" for c, w in zip(shown, widths)))
-    for key in ("classifier_accuracy_real", "au_estimator_mae_real"):
-        print(f"{key}: {result[key]:.4f}")
+    for key in ("classifier_accuracy_real", "classifier_accuracy_real_landmarks", "au_estimator_mae_real",
+                "same_person_source"):
+        if key in result:
+            print(f"{key}: {result[key]:.4f}")
     for note in result.notes:
         print(f"note: {note}")
     if args.figure is not None:

@@ -5,7 +5,7 @@
     ... --precision float64 mixed float32    # all three in one process, interleaved round by round
 
 Data: emotion-like sequences (15 binary AUs, valence/arousal random walks, 8 softmax expression
-probabilities) rounded to float32 as B23 does, or uniform noise for D != 25; each speaker gets
+probabilities; ``--soft-au``: the samples' AUs are probabilities instead) rounded to float32 as B23 does, or uniform noise for D != 25; each speaker gets
 ``--neighbours-per-row`` random appropriate listeners. tslearn is timed on ``--pairs`` (query,
 neighbour) pairs exactly as B23's ``_func`` computes one (three block DTWs for D = 25), in this one
 process; ours is the whole FRD (min over neighbours, lower-bound pruning included; ``--no-prune``: every
@@ -40,7 +40,8 @@ from zoo.metrics.react import feature_blocks, frd  # noqa: E402
 FULL_N, FULL_K, FULL_T = 1612, 10, 750
 
 
-def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int, near_neighbour: float = 0.0):
+def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int, near_neighbour: float = 0.0,
+              soft_au: bool = False):
     rng = np.random.default_rng(seed)
 
     def seqs(shape):
@@ -63,6 +64,9 @@ def make_data(n: int, k: int, t: int, d: int, neighbours: int, seed: int, near_n
             # appropriate listener reactions with noise of weight ``near_neighbour``
             target = lis[rng.choice(np.flatnonzero(m[row]))]
             pred[row] = (1 - near_neighbour) * target + near_neighbour * pred[row]
+    if soft_au and d == 25:
+        # a network's action-unit probabilities instead of 0/1 occurrences: smoothed, mostly low
+        pred[..., :15] = 1 / (1 + np.exp(-np.cumsum(rng.normal(0, 0.3, pred.shape[:-1] + (15,)), axis=-2) + 1.5))
     return pred.astype(np.float32), lis.astype(np.float32), m
 
 
@@ -99,6 +103,9 @@ def main() -> int:
     parser.add_argument("--near-neighbour", type=float, default=0.0,
                         help="0: independent random predictions (hardest for pruning); w in (0, 1]: each "
                              "speaker's samples = (1 - w) * one appropriate listener + w * noise")
+    parser.add_argument("--soft-au", action="store_true",
+                        help="the samples' 15 action units are probabilities (a network's sigmoid outputs) instead "
+                             "of 0/1 occurrences; the listeners' stay 0/1 (the 0/1 popcount path is then not taken)")
     parser.add_argument("--pairs", type=int, default=16, help="pairs to time tslearn on")
     parser.add_argument("--backend", default="auto", choices=("auto", "numba", "torch"))
     parser.add_argument("--device", default="cpu")
@@ -119,7 +126,8 @@ def main() -> int:
             parser.error("--threads: expected a positive number")
         torch.set_num_threads(args.threads)
     precisions = list(dict.fromkeys(args.precision))
-    pred, lis, m = make_data(args.n, args.k, args.t, args.d, args.neighbours_per_row, args.seed, args.near_neighbour)
+    pred, lis, m = make_data(args.n, args.k, args.t, args.d, args.neighbours_per_row, args.seed, args.near_neighbour,
+                             args.soft_au)
     blocks = feature_blocks(args.d)
     triples = int(m.sum()) * args.k
     device = torch.device(args.device)

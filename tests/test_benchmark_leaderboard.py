@@ -126,6 +126,9 @@ def test_paper_suite_references_come_from_model_independent_figures():
                                  "lstm_overlap_rollout_mse": 0.3}
     smile = paper_suites.reference_metrics("smile", {"posed/classifier_accuracy_real": 0.9, "posed/ssim": 0.4})
     assert smile == {"ground_truth": {"posed/class_consistency": 0.9}}
+    same = paper_suites.reference_metrics("smile", {"spontaneous/diversity_au_same_person": 0.38,
+                                                    "spontaneous/diversity_landmarks_px_same_person": 0.28})
+    assert same == {"same_person": {"spontaneous/diversity_au": 0.38, "spontaneous/diversity_landmarks_px": 0.28}}
     assert paper_suites.reference_metrics("smile", {"posed/ssim": 0.4}) == {}
 
 

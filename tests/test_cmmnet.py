@@ -192,6 +192,50 @@ def test_best_of_k_reconstruction_hand_computed(monkeypatch):
         small(best_of_k_weight=-1.0)
 
 
+def test_phase_lr_scales_the_recurrent_optimiser(tmp_path):
+    L.seed_everything(0)
+    model = small(phases=["vae", "clstm", "clstm"], phase_epochs=[1, 1, 1], phase_lr=[1.0, 1.0, 0.25],
+                  optimizer=lambda p: torch.optim.Adam(p, lr=2e-3))
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            seen.append((pl_module.phase_index, trainer.optimizers[0].param_groups[0]["lr"],
+                         trainer.optimizers[1].param_groups[0]["lr"]))
+
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
+                        limit_train_batches=1, callbacks=[Record()])
+    trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+    # the second clstm entry runs at a quarter of the rate; the translator's optimiser is untouched
+    assert [(i, pytest.approx(lr)) for i, lr, _ in seen] == [(0, 2e-3), (1, 2e-3), (2, 5e-4)]
+    assert all(g == pytest.approx(2e-4) for *_, g in seen)
+    assert small().hparams.phase_lr is None
+    with pytest.raises(ValueError, match="phase_lr"):
+        small(phase_lr=[1.0, 1.0])
+    with pytest.raises(ValueError, match="phase_lr"):
+        small(phase_lr=[1.0, 0.0, 1.0, 1.0])
+
+
+def test_relaxed_best_of_k_hand_computed(monkeypatch):
+    model = small(best_of_k_weight=1.0, best_of_k_epsilon=0.2)
+    monkeypatch.setattr(model, "decode", lambda h: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
+    modes = torch.zeros(1, 3, T, 8)
+    modes[0, :, :, 0] = torch.tensor([-4.0, 0.0, 4.0])[:, None]  # mode 0 is the closest to the all-zero target
+    targets = torch.zeros(1, T, 1, 64, 64)
+    softplus = lambda v: float(np.log1p(np.exp(v)))  # noqa: E731  BCE of logit v against 0
+    # Rupprecht et al. 2017: (1 - eps) for the winner, eps / (K - 1) = 0.1 for each loser
+    expected = 64 * 64 * (0.8 * softplus(-4.0) + 0.1 * softplus(0.0) + 0.1 * softplus(4.0))
+    loss, winners = model.best_of_k_reconstruction(modes, targets, return_winners=True)
+    assert loss.item() == pytest.approx(expected, rel=1e-5) and winners.tolist() == [0]
+    plain = small(best_of_k_weight=1.0)
+    monkeypatch.setattr(plain, "decode", model.decode)
+    assert plain.best_of_k_reconstruction(modes, targets).item() == pytest.approx(64 * 64 * softplus(-4.0), rel=1e-5)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="best_of_k_epsilon"):
+            small(best_of_k_epsilon=bad)
+
+
 def test_best_of_k_off_by_default_and_trained_when_on(tmp_path):
     batch = next(iter(DataLoader(Sequences(), batch_size=2)))
     assert "best_of_k" not in small().recurrent_losses(batch["landmark_images"], batch["label"], "multimode")
@@ -204,6 +248,8 @@ def test_best_of_k_off_by_default_and_trained_when_on(tmp_path):
     trainer.fit(model, DataLoader(Sequences(), batch_size=2))
     assert _changed(before, model) == {"encoder", "decoder", "clstm", "modes"}
     assert torch.isfinite(trainer.callback_metrics["train/best_of_k"])
+    # share of the batch won by the most frequent mode (1 = winner-take-all collapse), logged
+    assert 0 < trainer.callback_metrics["train/best_of_k_top_share"] <= 1
 
 
 def test_landmark_pos_weight_bce_hand_computed():

@@ -102,6 +102,14 @@ def test_evaluate_cmmnet_figures(disfa):
         pairs = [chamfer_px(a[t], b[t]).item() for i, a in enumerate(marks) for b in marks[i + 1:] for t in range(len(a))]
         assert result[f"{name}/diversity_landmarks_px_real"] == pytest.approx(np.nanmean(pairs), rel=1e-6)
     assert all(isinstance(v, float) for v in result.values())
+    # no embedded-NEMO metadata here: the same-person scale comes from one subject's several test smiles
+    subjects = torch.tensor([int(disfa.dataset("test")[i]["subject"]) for i in range(len(items))])
+    labels = torch.tensor([int(item["label"]) for item in items])
+    groups = [(subjects == s) & (labels == c) for s in subjects.unique() for c in (0, 1)]
+    if any(int(g.sum()) > 1 for g in groups):
+        assert result["same_person_source"] == 0.0
+    else:
+        assert "same_person_source" not in result and any("same-person" in note for note in result.notes)
     assert any("IS" in note for note in result.notes)  # no Inception weights offline: omitted, said so
     assert not any(key.endswith("/is") for key in result)
     again = evaluate_cmmnet(_small(), disfa, k=5, seed=0)

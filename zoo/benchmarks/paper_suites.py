@@ -43,6 +43,12 @@ REFERENCE_COLUMNS: dict[str, dict[str, dict[str, str]]] = {
             **{f"{c}/is": f"{c}/is_real" for c in _CLASSES},
             **{f"{c}/diversity_au": f"{c}/diversity_au_real" for c in _CLASSES},
         },
+        # distinct smiles of one person and class (the embedded world's variants, or one subject's
+        # several test smiles): what K distinct modes should reach (zoo.cmmnet.same_person)
+        "same_person": {
+            **{f"{c}/diversity_au": f"{c}/diversity_au_same_person" for c in _CLASSES},
+            **{f"{c}/diversity_landmarks_px": f"{c}/diversity_landmarks_px_same_person" for c in _CLASSES},
+        },
     },
     "interview": {
         # the real interviewer: its own jerk; FID_world of real training faces against real test faces

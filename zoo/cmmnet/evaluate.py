@@ -2,7 +2,15 @@
 class-consistency figures, per class (posed / spontaneous), on one DataModule split.
 
 Every test sequence's neutral frame (and, for CMM-Net, its landmark image) is turned into K
-videos of the sequence's own class; those are compared with the original sequence:
+videos of the sequence's own class; those are compared with the original sequence.
+
+AU intensities are always read relative to the *same video's* first frame: real sequences
+against their neutral frame 0, generated videos (and landmark sequences) against their own first
+frame, the model's rendering of that neutral face. OpenFace, the paper's estimator, likewise
+calibrates each video to the person's own neutral (Baltrusaitis et al., FG 2015); reading a
+generated video against the *real* neutral would add the renderer's constant offset to every
+frame (measured: the VAE's reconstructions of real test smiles read AU12 2.1 at frame 0 against
+the real neutral, 0.6 against their own first frame; real 0.66; docs/cmmnet.md).
 
 * ``ssim``: SSIM of every generated frame against the original frame at the same time, mean
   over frames, modes and sequences (Table 1);
@@ -23,6 +31,30 @@ videos of the sequence's own class; those are compared with the original sequenc
   in pixels, between the modes' landmark images (pixels with probability > 0.5), frame by frame,
   and ``diversity_landmarks_px_real`` the same between different real test sequences of the class
   (their eye-aligned landmark images; people differ too, so it is an upper scale);
+* ``diversity_landmarks_px_same_person``, ``diversity_au_same_person``,
+  ``diversity_video_same_person``: the same three figures between distinct smiles *of one person
+  and one class* (:mod:`zoo.cmmnet.same_person`), the scale the K modes should be judged on:
+  on the embedded NEMO world, each test smile re-simulated in the world's four variants (open /
+  closed mouth x eyes open / closing; same person, timing and seed), mean over test sequences;
+  on real data, the test sequences sharing subject and class (absent, with a note, if none do);
+  ``same_person_source`` (class-free) is 1 for the world's variants, 0 for same-subject videos;
+* the translator alone (CMM-Net only), fed the *real* test landmark images with the neutral
+  face: ``ssim_translated_real``, ``au6_curve_distance_translated_real``,
+  ``au12_curve_distance_translated_real`` and ``classifier_accuracy_translated_real``, the
+  upper bound of the generated videos' figures (what is lost in drawing faces from landmarks);
+* the *landmark path* (CMM-Net only), the same checks without the translator, so that they say
+  what the conditional LSTM and the modes do rather than how well faces are drawn: a second AU
+  estimator, fitted on the training split's landmark images (:func:`landmark_input`), reads the
+  modes' landmark images (pixels with probability > 0.5) and a second classifier on its curves
+  gives ``class_consistency_landmarks`` (``classifier_accuracy_real_landmarks`` on the real
+  test landmark images); ``diversity_au_landmarks`` is the modes' AU diversity read this way and
+  ``diversity_au_landmarks_same_person`` the same-person reference's;
+* ``modes_matched_variants`` (embedded world, CMM-Net): each mode is assigned the world variant
+  of its test smile closest to it (landmark Chamfer over the second half of the sequence); the
+  number of distinct variants the K modes turn into, mean over test smiles: 1 = every mode is
+  the same smile, K = every mode a different variant (K of V variants drawn independently and
+  uniformly would give V (1 - (1 - 1/V)^K), 2.31 for K = 3, V = 4). Unlike the pairwise figures,
+  modes that differ only in speckle do not score;
 * ``class_consistency``: the fraction of generated videos classified as the requested class by
   :class:`~zoo.cmmnet.smile_classifier.SmileClassifier` fitted on the training split's real
   sequences (estimated AU curves); every test neutral face is generated with *both* labels;
@@ -42,17 +74,18 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from einops import rearrange
+from einops import rearrange, repeat
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from datamodules.smile import SMILE_CLASSES
 from zoo.cmmnet.au_estimator import fit_au_estimator
+from zoo.cmmnet.same_person import same_subject_groups, world_variant_sequences
 from zoo.cmmnet.smile_classifier import SmileClassifier
 from zoo.metrics.realism import SSIM_KERNEL_SIZE, SSIM_SIGMA, delta_inception_score
 from zoo.metrics.smile import au_curve_distance
 
-__all__ = ["EvaluationResult", "evaluate_cmmnet", "chamfer_px", "pairwise_mean"]
+__all__ = ["EvaluationResult", "evaluate_cmmnet", "chamfer_px", "pairwise_mean", "landmark_input"]
 
 
 class EvaluationResult(dict):
@@ -80,6 +113,14 @@ def pairwise_mean(x: Tensor) -> Tensor:
         raise ValueError(f"x: expected (B, K >= 2, ...), got {tuple(x.shape)}")
     pairs = [(x[:, i] - x[:, j]).abs().flatten(1).mean(dim=1) for i, j in itertools.combinations(range(x.shape[1]), 2)]
     return torch.stack(pairs, dim=1).mean(dim=1)
+
+
+def landmark_input(marks: Tensor) -> Tensor:
+    """Landmark images (..., 1, S, S) in {0, 1} (or probabilities) -> the AU estimator's input
+    (..., 3, S, S) in [-1, 1], so one estimator architecture reads faces and landmark images."""
+    if marks.ndim < 3 or marks.shape[-3] != 1:
+        raise ValueError(f"marks: expected landmark images (..., 1, S, S), got {tuple(marks.shape)}")
+    return (marks.float() * 2 - 1).expand(*marks.shape[:-3], 3, *marks.shape[-2:])
 
 
 def _distance_to(lit: np.ndarray) -> np.ndarray:
@@ -114,6 +155,8 @@ def _gather(dataset, batch_size: int) -> dict[str, Tensor]:
             if key not in batch:
                 raise ValueError(f"datamodule batches have no '{key}' (keys: {sorted(batch)}); expected a smile DataModule")
             parts[key].append(batch[key])
+        if "subject" in batch:  # optional: only the same-subject reference needs it
+            parts["subject"].append(batch["subject"])
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
@@ -124,6 +167,86 @@ def _dataset(datamodule, split: str):
     if split not in datamodule.datasets:
         raise ValueError(f"datamodule: no '{split}' dataset after setup")
     return datamodule.datasets[split]
+
+
+@torch.no_grad()
+def _translate(model, marks: Tensor, neutral: Tensor, batch_size: int) -> Tensor:
+    """The translator on landmark images (B, T, 1, S, S) with neutral faces (B, 3, S, S) -> (B, T, 3, S, S)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, len(marks), batch_size):
+            m, z = marks[i:i + batch_size].to(model.device), neutral[i:i + batch_size].to(model.device)
+            t = m.shape[1]
+            faces = model.translator(rearrange(m.float(), "b t c h w -> (b t) c h w"),
+                                     repeat(z.float(), "b c h w -> (b t) c h w", t=t))
+            out.append(rearrange(faces, "(b t) c h w -> b t c h w", t=t).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def _same_person_reference(datamodule, dataset, test: dict[str, Tensor], estimator, landmark_estimator,
+                           result: EvaluationResult) -> tuple[dict[tuple[int, str], list[Tensor]], Tensor | None]:
+    """Per (class, figure): the diversity of distinct smiles of one person and class (module doc);
+    and the world variants' landmark images (N, V, T, 1, S, S), or None without world metadata."""
+    stats: dict[tuple[int, str], list[Tensor]] = defaultdict(list)
+    labels = test["label"]
+    root = getattr(datamodule, "data_root", None)
+    items, files = getattr(dataset, "items", None), getattr(dataset, "files", None)
+    variants = None
+    if root is not None and items is not None and files is not None and len(items) == len(labels):
+        segments = []
+        for path in files:
+            with np.load(path) as data:
+                segments.append(data["indices"] if "indices" in data else None)
+        if all(s is not None for s in segments):
+            variants = world_variant_sequences(root, [i.stem for i in items], segments, test["video"].shape[-1])
+    if variants is not None:
+        result["same_person_source"] = 1.0
+        for i, c in enumerate(labels.tolist()):
+            video, marks = variants["video"][i], variants["landmark_images"][i]  # (V, T, ...)
+            au = estimator.sequences(video[:, 0], video)  # each variant against its own first frame, as real data
+            stats[(c, "diversity_au_same_person")].append(pairwise_mean(au[None])[0])
+            stats[(c, "diversity_video_same_person")].append(pairwise_mean((video[None] + 1) / 2)[0])
+            if landmark_estimator is not None:
+                _landmark_figures(stats, c, marks, landmark_estimator)
+        return stats, variants["landmark_images"]
+    groups = same_subject_groups(test["subject"], labels) if "subject" in test else []
+    if not groups:
+        result.notes.append("same-person diversity omitted: no embedded-world metadata and no subject with several "
+                            "test sequences of one class")
+        return stats, None
+    result["same_person_source"] = 0.0
+    for group in groups:
+        c = int(labels[group[0]])
+        video = test["video"][group]
+        au = estimator.sequences(test["neutral"][group], video)
+        stats[(c, "diversity_au_same_person")].append(pairwise_mean(au[None])[0])
+        stats[(c, "diversity_video_same_person")].append(pairwise_mean((video[None] + 1) / 2)[0])
+        if landmark_estimator is not None:
+            _landmark_figures(stats, c, test["landmark_images"][group], landmark_estimator)
+    return stats, None
+
+
+def _matched_variants(modes: Tensor, variants: Tensor, stride: int = 2) -> Tensor:
+    """How many of the world's variants (V, T, 1, S, S) the K modes (K, T, 1, S, S) of one test smile
+    turn into: each mode is assigned the variant closest to it (mean Chamfer px over the second
+    half of the sequence, where the smile is formed, every ``stride`` frames); the count of
+    distinct assignments, 1 (all modes are one smile) .. min(K, V)."""
+    steps = modes.shape[1]
+    frames = range(steps // 2, steps, stride)
+    distance = torch.tensor([[float(np.nanmean([chamfer_px(modes[k, t, 0], variants[v, t, 0]) for t in frames]))
+                              for v in range(len(variants))] for k in range(len(modes))])
+    return torch.tensor(float(len(set(distance.nan_to_num(float("inf")).argmin(dim=1).tolist()))))
+
+
+def _landmark_figures(stats, c: int, marks: Tensor, landmark_estimator) -> None:
+    """Same-person Chamfer and landmark-path AU diversity of one group of sequences (V, T, 1, S, S)."""
+    stats[(c, "diversity_landmarks_px_same_person")].append(_mode_chamfer(marks))
+    au = landmark_estimator.sequences(landmark_input(marks[:, 0]), landmark_input(marks))
+    stats[(c, "diversity_au_landmarks_same_person")].append(pairwise_mean(au[None])[0])
 
 
 @torch.no_grad()
@@ -145,7 +268,8 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
     torch.manual_seed(seed)
     batch_size = getattr(datamodule, "eval_batch_size", 8)
     train = _gather(_dataset(datamodule, "train"), batch_size)
-    test = _gather(_dataset(datamodule, split), batch_size)
+    test_dataset = _dataset(datamodule, split)
+    test = _gather(test_dataset, batch_size)
     steps = test["video"].shape[1]
 
     # the same estimator and classifier for real and generated sequences, fitted on the training split
@@ -157,6 +281,23 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
     result["classifier_accuracy_real"] = classifier.accuracy(real_au, test["label"])
     result["num_test_sequences"] = float(len(test["label"]))
     result["k"] = float(k)
+    landmark_estimator = landmark_classifier = real_au_landmarks = None
+    if not cranet:  # the landmark path: the same estimator and classifier, on landmark images
+        first, marks = landmark_input(train["landmark_images"][:, 0]), landmark_input(train["landmark_images"])
+        landmark_estimator = fit_au_estimator(first, marks, train["au"].clamp(0, 5), seed=seed)
+        landmark_classifier = SmileClassifier(num_frames=steps, num_aus=train["au"].shape[-1])
+        landmark_classifier.fit(landmark_estimator.sequences(first, marks), train["label"])
+        real_au_landmarks = landmark_estimator.sequences(landmark_input(test["landmark_images"][:, 0]),
+                                                         landmark_input(test["landmark_images"]))
+        result["classifier_accuracy_real_landmarks"] = landmark_classifier.accuracy(real_au_landmarks, test["label"])
+    same_person, world_variants = _same_person_reference(datamodule, test_dataset, test, estimator,
+                                                         landmark_estimator, result)
+    translated_au = None
+    if not cranet:  # the translator alone on the real landmark images: the upper bound of the face figures
+        translated = _translate(model, test["landmark_images"], test["neutral"], batch_size)
+        translated_au = estimator.sequences(translated[:, 0], translated)  # against its own first frame
+        translated_ssim = torch.stack([_ssim(_to_uint8(translated[i]), _to_uint8(test["video"][i]))
+                                       for i in range(len(translated))])
 
     try:
         from zoo.metrics.feature_nets import build_feature_net
@@ -169,6 +310,7 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
     model.eval()
     generated_au: dict[int, list[Tensor]] = defaultdict(list)
     consistency: dict[int, list[Tensor]] = defaultdict(list)
+    consistency_landmarks: dict[int, list[Tensor]] = defaultdict(list)
     stats: dict[tuple[int, str], list[Tensor]] = defaultdict(list)
     frames_fake: dict[int, list[Tensor]] = defaultdict(list)
     for start in range(0, len(test["label"]), batch_size):
@@ -177,12 +319,26 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
         marks = None if cranet else part["landmark_images"][:, 0]
         for own, requested in ((True, label), (False, 1 - label)):
             fake = model.generate(neutral, requested, k, marks, steps).float().cpu()  # (B, K, T, 3, S, S)
-            fake_au = estimator.sequences(rearrange(neutral.cpu().unsqueeze(1).expand(-1, k, -1, -1, -1),
-                                                    "b k c h w -> (b k) c h w"),
-                                          rearrange(fake, "b k t c h w -> (b k) t c h w"))
+            fake_flat = rearrange(fake, "b k t c h w -> (b k) t c h w")
+            fake_au = estimator.sequences(fake_flat[:, 0], fake_flat)  # each video against its own first frame
             predicted = rearrange(classifier.predict(fake_au), "(b k) -> b k", k=k)
             for i, c in enumerate(requested.cpu().tolist()):
                 consistency[c].append((predicted[i] == c).float())
+            if not cranet:
+                _, modes = model.generate_landmarks(marks, requested, steps)
+                modes = (modes[:, :k].cpu() > 0.5).float()  # as the Chamfer figure: the drawn lines
+                modes_flat = landmark_input(rearrange(modes, "b k t c h w -> (b k) t c h w"))
+                modes_au = landmark_estimator.sequences(modes_flat[:, 0], modes_flat)  # against its own first frame
+                predicted = rearrange(landmark_classifier.predict(modes_au), "(b k) -> b k", k=k)
+                modes_au = rearrange(modes_au, "(b k) t a -> b k t a", k=k)
+                for i, c in enumerate(requested.cpu().tolist()):
+                    consistency_landmarks[c].append((predicted[i] == c).float())
+                    if own and k > 1:
+                        stats[(c, "diversity_au_landmarks")].append(pairwise_mean(modes_au[i][None])[0])
+                        stats[(c, "diversity_landmarks_px")].append(_mode_chamfer(modes[i]))
+                        if world_variants is not None:
+                            stats[(c, "modes_matched_variants")].append(
+                                _matched_variants(modes[i], world_variants[start + i]))
             if not own:
                 continue
             fake_au = rearrange(fake_au, "(b k) t a -> b k t a", k=k)
@@ -197,10 +353,6 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                     stats[(c, "diversity_video")].append(pairwise_mean((fake[i][None] + 1) / 2)[0])
                 if inception is not None:
                     frames_fake[c].append(_to_uint8(rearrange(fake[i], "k t c h w -> (k t) c h w")))
-            if not cranet and k > 1:
-                _, modes = model.generate_landmarks(marks, label, steps)
-                for i, c in enumerate(label.cpu().tolist()):
-                    stats[(c, "diversity_landmarks_px")].append(_mode_chamfer(modes[i, :k].cpu()))
 
     labels = test["label"]
     for c, name in enumerate(SMILE_CLASSES):
@@ -216,9 +368,24 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
             result[f"{name}/au12_curve_distance"] = float(distances[1])
         result[f"{name}/classifier_accuracy_real"] = classifier.accuracy(real_c, labels[mine])
         result[f"{name}/class_consistency"] = float(torch.cat(consistency[c]).mean())
-        for figure in ("ssim", "diversity_au", "diversity_video", "diversity_landmarks_px"):
-            if stats[(c, figure)]:
-                value = float(torch.stack(stats[(c, figure)]).float().nanmean())
+        if not cranet:
+            result[f"{name}/class_consistency_landmarks"] = float(torch.cat(consistency_landmarks[c]).mean())
+            result[f"{name}/classifier_accuracy_real_landmarks"] = landmark_classifier.accuracy(real_au_landmarks[mine],
+                                                                                                labels[mine])
+        if translated_au is not None:
+            result[f"{name}/ssim_translated_real"] = float(translated_ssim[mine].float().mean())
+            upper = au_curve_distance(translated_au[mine], real_c)
+            result[f"{name}/au6_curve_distance_translated_real"] = float(upper[0])
+            if upper.numel() > 1:
+                result[f"{name}/au12_curve_distance_translated_real"] = float(upper[1])
+            result[f"{name}/classifier_accuracy_translated_real"] = classifier.accuracy(translated_au[mine], labels[mine])
+        for figure in ("ssim", "diversity_au", "diversity_video", "diversity_landmarks_px", "diversity_au_landmarks",
+                       "modes_matched_variants",
+                       "diversity_au_same_person", "diversity_video_same_person", "diversity_landmarks_px_same_person",
+                       "diversity_au_landmarks_same_person"):
+            values = stats[(c, figure)] or same_person[(c, figure)]
+            if values:
+                value = float(torch.stack(values).float().nanmean())
                 if np.isnan(value):  # no landmark pixel above 0.5 in any mode: nothing to measure
                     result.notes.append(f"{name}/{figure} omitted: the generated landmark images are empty")
                     continue

@@ -24,6 +24,7 @@ Schedule (Sec. 3.5): ``phases`` run in order for ``phase_epochs`` epochs each (p
 clstm 20, multimode 10, translation 20) inside one ``fit``; pass one phase to run it alone
 (e.g. ``phases: [translation]``), usually after loading the earlier phases' checkpoint with
 ``--ckpt_path`` or ``init_from``. After the last phase's epochs it keeps training that phase.
+A phase may be listed twice, with ``phase_lr`` scaling the recurrent optimiser per entry (a step decay).
 
 Manual optimisation (conventions note Sec. 3): optimisers are, in order, the recurrent part
 (encoder, decoder, LSTMs, mode discriminator), the translator G, and the discriminator D;
@@ -91,6 +92,13 @@ class CMMNet(L.LightningModule):
         translation_frames: frames per sequence used in a translation step (None = all T).
         best_of_k_weight: weight of the multimode phase's best-of-K reconstruction
             (:meth:`best_of_k_reconstruction`); 0 (default) = the paper's losses only.
+        phase_lr: one factor per entry of ``phases`` for the recurrent optimiser's learning rate
+            (None, default = 1 throughout). A phase may be listed twice to lower the rate within
+            it, e.g. ``phases: [vae, clstm, clstm, multimode, translation]``, ``phase_lr: [1, 1,
+            0.25, 0.25, 1]`` (step decay); the translator and D keep their own optimisers' rates.
+        best_of_k_epsilon: relaxed winner-take-all (Rupprecht et al., ICCV 2017): the closest
+            mode's error weighs 1 - epsilon, every other mode's epsilon / (K - 1); 0 (default) =
+            plain best-of-K. Keeps losing modes learning, against one mode winning every sequence.
         landmark_pos_weight: weight of the lit pixels in the landmark BCE (``pos_weight`` of
             :func:`torch.nn.functional.binary_cross_entropy_with_logits`); 1 (default) = the
             paper's plain BCE. See :meth:`reconstruction`.
@@ -127,6 +135,8 @@ class CMMNet(L.LightningModule):
         skip_connections: bool = True,
         translation_frames: int | None = None,
         best_of_k_weight: float = 0.0,
+        best_of_k_epsilon: float = 0.0,
+        phase_lr: list[float] | None = None,
         landmark_pos_weight: float = 1.0,
         vae_frames: int | None = None,
         teacher_forcing: float = 0.0,
@@ -155,6 +165,10 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"translation_frames: expected >= 1 or None, got {translation_frames}")
         if vae_frames is not None and vae_frames < 1:
             raise ValueError(f"vae_frames: expected >= 1 or None, got {vae_frames}")
+        if phase_lr is not None and (len(phase_lr) != len(phases) or any(not float(f) > 0 for f in phase_lr)):
+            raise ValueError(f"phase_lr: expected {len(phases)} positive factors (one per phase), got {phase_lr}")
+        if not 0.0 <= best_of_k_epsilon < 1.0:
+            raise ValueError(f"best_of_k_epsilon: expected a weight in [0, 1) (0 = plain best-of-K), got {best_of_k_epsilon}")
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         if not landmark_pos_weight > 0:
@@ -163,6 +177,8 @@ class CMMNet(L.LightningModule):
             raise ValueError("landmark_pos_weight: CRA-Net reconstructs faces with L1, it has no landmark BCE; leave it at 1")
         self.save_hyperparameters(ignore=["optimizer", "optimizer_g", "optimizer_d"])
         self.hparams["phases"], self.hparams["phase_epochs"] = phases, [int(e) for e in phase_epochs]
+        if phase_lr is not None:
+            self.hparams["phase_lr"] = [float(f) for f in phase_lr]
         self.automatic_optimization = False
         self.optimizer, self.optimizer_g, self.optimizer_d = optimizer, optimizer_g, optimizer_d
         channels = 1 if variant == "cmmnet" else 3
@@ -178,11 +194,25 @@ class CMMNet(L.LightningModule):
 
     # ------------------------------------------------------------------ schedule
     @property
+    def phase_index(self) -> int:
+        """Position in ``phases`` of the current epoch (the last once the schedule is over)."""
+        bounds = np.cumsum(self.hparams.phase_epochs)
+        return min(int(np.searchsorted(bounds, self.current_epoch, side="right")), len(bounds) - 1)
+
+    @property
     def phase(self) -> str:
         """The phase of the current epoch (the last phase once the schedule is over)."""
-        bounds = np.cumsum(self.hparams.phase_epochs)
-        index = int(np.searchsorted(bounds, self.current_epoch, side="right"))
-        return self.hparams.phases[min(index, len(bounds) - 1)]
+        return self.hparams.phases[self.phase_index]
+
+    def _apply_phase_lr(self, optimizer) -> None:
+        """Scale the recurrent optimiser's learning rate by ``phase_lr`` of the current phase
+        (its configured rate is kept in each param group as ``base_lr``, so resuming is exact)."""
+        if self.hparams.phase_lr is None:
+            return
+        scale = float(self.hparams.phase_lr[self.phase_index])
+        for group in getattr(optimizer, "optimizer", optimizer).param_groups:
+            group.setdefault("base_lr", group["lr"])
+            group["lr"] = group["base_lr"] * scale
 
     @property
     def is_cranet(self) -> bool:
@@ -270,25 +300,37 @@ class CMMNet(L.LightningModule):
             modes = self.modes(h)
             losses["pull"] = pull_loss(h, modes)
             if self.hparams.best_of_k_weight > 0:
-                losses["best_of_k"] = self.best_of_k_reconstruction(modes, targets)
+                losses["best_of_k"], winners = self.best_of_k_reconstruction(modes, targets, return_winners=True)
+                # share of the batch won by the most frequent mode: 1 = winner-take-all collapse (logged only)
+                losses["best_of_k_top_share"] = (torch.bincount(winners, minlength=modes.shape[1]).max()
+                                                  / winners.numel()).float()
             losses["push"] = push_loss(self.modes.mode_logits(modes))
         losses["_logits"] = logits
         return losses
 
-    def best_of_k_reconstruction(self, modes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def best_of_k_reconstruction(self, modes: torch.Tensor, targets: torch.Tensor,
+                                 return_winners: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Multiple-choice learning (Guzman-Rivera et al., NIPS 2012): each real sequence is
         reconstructed (BCE or L1 summed over pixels, mean over frames) by its *closest* mode only;
         mean over sequences. Not in the paper, whose K LSTMs see no data term (Sec. 3.3): with the
         push and pull alone the modes separate along latent directions the decoder barely renders
         (docs/cmmnet.md); this term ties each mode to a way people actually smile, with the same
-        ground truth as the conditional LSTM. ``modes`` (B, K, T, D), ``targets`` (B, T, C, S, S)."""
+        ground truth as the conditional LSTM. ``modes`` (B, K, T, D), ``targets`` (B, T, C, S, S).
+        With ``best_of_k_epsilon`` = e > 0 the relaxed form (Rupprecht et al., "Learning in an
+        Uncertain World", ICCV 2017, Eq. 6): (1 - e) x the closest mode's error + e / (K - 1) x each
+        other's. ``return_winners`` also returns the closest mode per sequence (B,)."""
         if modes.ndim != 4 or targets.ndim != 5 or modes.shape[0] != targets.shape[0] or modes.shape[2] != targets.shape[1]:
             raise ValueError(f"best_of_k_reconstruction: expected modes (B, K, T, D) and targets (B, T, C, S, S) with "
                              f"matching B and T, got {tuple(modes.shape)} and {tuple(targets.shape)}")
         logits = self.decode(modes)  # (B, K, T, C, S, S)
         target = repeat(targets, "b t c h w -> b k t c h w", k=modes.shape[1])
-        error = self.pixel_error(logits, target)
-        return error.flatten(3).sum(-1).mean(-1).min(dim=1).values.mean()
+        error = self.pixel_error(logits, target).flatten(3).sum(-1).mean(-1)  # (B, K)
+        winners = error.detach().argmin(dim=1)
+        eps, k = self.hparams.best_of_k_epsilon, modes.shape[1]
+        best = F.one_hot(winners, k).to(error.dtype)
+        weights = best * (1.0 - eps) + (1.0 - best) * (eps / max(k - 1, 1))
+        loss = (weights * error).sum(dim=1).mean()
+        return (loss, winners) if return_winners else loss
 
     def weighted(self, losses: dict[str, torch.Tensor], phase: str) -> torch.Tensor:
         hp = self.hparams
@@ -337,6 +379,7 @@ class CMMNet(L.LightningModule):
         phase = self.phase
         optimizers = self.optimizers()
         opt_main, opt_d = optimizers[0], optimizers[-1]
+        self._apply_phase_lr(opt_main)
         logs: dict[str, torch.Tensor] = {}
         if phase == "translation":
             z0, real, landmarks = self._pairs(neutral, frames, targets)
@@ -364,7 +407,7 @@ class CMMNet(L.LightningModule):
             logs.update({k: v.detach() for k, v in losses.items()}, loss=loss.detach())
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=True,
                       batch_size=targets.shape[0])
-        self.log("train/phase", float(self.hparams.phases.index(phase)), on_step=True, on_epoch=False,
+        self.log("train/phase", float(self.phase_index), on_step=True, on_epoch=False,
                  batch_size=targets.shape[0])
 
     def _discriminator_step(self, z0, real, fake, opt_d, logs: dict) -> None:

@@ -38,7 +38,7 @@ Two backends compute the same numbers (float64 by default):
 per lane group: ~1.4x faster on one core, ~1e-7 relative error against tslearn (bound and
 measurements in ``docs/metrics.md``). ``precision="mixed"`` (opt-in) searches in float32 and
 recomputes in float64 only the candidates that a rigorous float32 error bound cannot rule out,
-so it returns the float64 numbers (0.9-1.15x the speed of ``"float64"``, depending on the data).
+so it returns the float64 numbers (0.98-1.1x the speed of ``"float64"``, depending on the data).
 """
 
 from __future__ import annotations
@@ -1017,8 +1017,9 @@ def min_block_dtw(
       candidates whose float64 value could still be the minimum by a rigorous error bound
       (``_MixedPrecision.__call__``), usually one per query, reusing blocks on which float32 is
       exact (0/1 action units on both sides). Faster than float64 when pruning leaves many
-      candidates to compute (independent samples: 1.14x on one core), slower when it leaves few
-      (samples close to one appropriate listener: 0.89x), so not the default (docs/metrics.md).
+      candidates to compute (independent samples: 1.06-1.1x), not when it leaves few (samples close
+      to one appropriate listener: 0.98x) or the action units are probabilities (0.98-1.04x), so
+      not the default (docs/metrics.md).
       The torch backend computes it in float64.
     * ``"float32"``: rounds the inputs to float32 and computes in float32 (8 candidates per vector
       on the numba backend): the fastest, with a relative error against tslearn of typically ~1e-7

@@ -272,7 +272,7 @@ def frd(predictions, listeners, neighbours, protocol: str | ReactProtocol = "rea
 
     ``precision="float64"`` (default) and ``"mixed"`` reproduce tslearn's float64 DTW (the
     challenge's numbers, to ~1e-15 relative; mixed searches in float32 and recomputes the minimum in
-    float64: 0.9-1.15x the speed of float64 on CPU, by data); ``"float32"`` is ~1.4x faster with ~1e-7
+    float64: 0.98-1.1x the speed of float64 on CPU, by data); ``"float32"`` is ~1.4x faster with ~1e-7
     relative error
     (< 1e-5 on realistic inputs; see ``zoo.metrics.dtw.min_block_dtw``). The minimum over
     neighbours uses exact lower-bound pruning (``min_block_dtw``): same value, most DTWs skipped."""
