@@ -206,12 +206,8 @@ def _same_person_reference(datamodule, dataset, test: dict[str, Tensor], estimat
     if variants is not None:
         result["same_person_source"] = 1.0
         for i, c in enumerate(labels.tolist()):
-            video, marks = variants["video"][i], variants["landmark_images"][i]  # (V, T, ...)
-            au = estimator.sequences(video[:, 0], video)  # each variant against its own first frame, as real data
-            stats[(c, "diversity_au_same_person")].append(pairwise_mean(au[None])[0])
-            stats[(c, "diversity_video_same_person")].append(pairwise_mean((video[None] + 1) / 2)[0])
-            if landmark_estimator is not None:
-                _landmark_figures(stats, c, marks, landmark_estimator)
+            video = variants["video"][i]  # (V, T, ...): each variant against its own first frame, as real data
+            _group_figures(stats, c, video, video[:, 0], variants["landmark_images"][i], estimator, landmark_estimator)
         return stats, variants["landmark_images"]
     groups = same_subject_groups(test["subject"], labels) if "subject" in test else []
     if not groups:
@@ -221,12 +217,8 @@ def _same_person_reference(datamodule, dataset, test: dict[str, Tensor], estimat
     result["same_person_source"] = 0.0
     for group in groups:
         c = int(labels[group[0]])
-        video = test["video"][group]
-        au = estimator.sequences(test["neutral"][group], video)
-        stats[(c, "diversity_au_same_person")].append(pairwise_mean(au[None])[0])
-        stats[(c, "diversity_video_same_person")].append(pairwise_mean((video[None] + 1) / 2)[0])
-        if landmark_estimator is not None:
-            _landmark_figures(stats, c, test["landmark_images"][group], landmark_estimator)
+        _group_figures(stats, c, test["video"][group], test["neutral"][group], test["landmark_images"][group],
+                       estimator, landmark_estimator)
     return stats, None
 
 
@@ -242,8 +234,16 @@ def _matched_variants(modes: Tensor, variants: Tensor, stride: int = 2) -> Tenso
     return torch.tensor(float(len(set(distance.nan_to_num(float("inf")).argmin(dim=1).tolist()))))
 
 
-def _landmark_figures(stats, c: int, marks: Tensor, landmark_estimator) -> None:
-    """Same-person Chamfer and landmark-path AU diversity of one group of sequences (V, T, 1, S, S)."""
+def _group_figures(stats, c: int, video: Tensor, neutral: Tensor, marks: Tensor, estimator,
+                   landmark_estimator) -> None:
+    """The same-person figures of one group of sequences of class c: AU diversity of the faces ``video``
+    (V, T, 3, S, S) read against ``neutral`` (V, 3, S, S), pixel diversity, and (when there is a landmark
+    path) Chamfer and landmark-path AU diversity of their landmark images ``marks`` (V, T, 1, S, S)."""
+    au = estimator.sequences(neutral, video)
+    stats[(c, "diversity_au_same_person")].append(pairwise_mean(au[None])[0])
+    stats[(c, "diversity_video_same_person")].append(pairwise_mean((video[None] + 1) / 2)[0])
+    if landmark_estimator is None:
+        return
     stats[(c, "diversity_landmarks_px_same_person")].append(_mode_chamfer(marks))
     au = landmark_estimator.sequences(landmark_input(marks[:, 0]), landmark_input(marks))
     stats[(c, "diversity_au_landmarks_same_person")].append(pairwise_mean(au[None])[0])
