@@ -30,7 +30,7 @@ from datamodules.features.io import atomic_path  # noqa: E402
 from datamodules.smile import SMILE_CLASSES  # noqa: E402
 from zoo.cmmnet.evaluate import evaluate_cmmnet  # noqa: E402
 
-COLUMNS = ("ssim", "is", "is_real", "delta_is", "au6_curve_distance", "au12_curve_distance", "diversity_au",
+COLUMNS = ("ssim", "ssim_neutral_copy", "is", "is_real", "delta_is", "au6_curve_distance", "au12_curve_distance", "diversity_au",
            "diversity_au_same_person", "diversity_au_real", "diversity_video", "diversity_video_same_person",
            "diversity_landmarks_px", "diversity_landmarks_px_same_person", "diversity_landmarks_px_real",
            "diversity_au_landmarks", "diversity_au_landmarks_same_person", "modes_matched_variants",
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in SMILE_CLASSES:
         print(f"{name:<12}" + "".join(f"{result.get(f'{name}/{c}', float('nan')):>{w}.4f}" for c, w in zip(shown, widths)))
     for key in ("classifier_accuracy_real", "classifier_accuracy_real_landmarks", "au_estimator_mae_real",
-                "same_person_source"):
+                "same_person_source", *(f"last_frame_px_{w}{s}" for s in ("", "_train")
+                                        for w in ("neutral", "conditional", "best_mode"))):
         if key in result:
             print(f"{key}: {result[key]:.4f}")
     for note in result.notes:

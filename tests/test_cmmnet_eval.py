@@ -123,3 +123,63 @@ def test_evaluate_cranet_has_no_diversity(disfa):
     assert "posed/diversity_landmarks_px" not in result and "posed/diversity_landmarks_px_real" not in result
     with pytest.raises(ValueError, match="split"):
         evaluate_cmmnet(cranet, disfa, split="train")
+
+
+def test_last_frame_figures_against_hand_computation(disfa):
+    """Held-out vs training people: Chamfer of the last frame to the neutral frame, the conditional
+    LSTM and the closest mode, recomputed here from generate_landmarks."""
+    torch.manual_seed(0)
+    model = _small()
+    result = evaluate_cmmnet(model, disfa, k=3, seed=0)
+    for suffix, split in (("", "test"), ("_train", "train")):
+        dataset = disfa.dataset(split)
+        n = len(disfa.dataset("test"))
+        items = [dataset[i] for i in range(min(n, len(dataset)))]
+        marks = torch.stack([item["landmark_images"] for item in items])
+        labels = torch.stack([torch.as_tensor(item["label"]) for item in items])
+        cond, modes = model.generate_landmarks(marks[:, 0], labels, marks.shape[1])
+        last = marks[:, -1, 0]
+        neutral = np.nanmean([chamfer_px(marks[i, 0, 0], last[i]).item() for i in range(len(items))])
+        conditional = np.nanmean([chamfer_px(cond[i, -1, 0], last[i]).item() for i in range(len(items))])
+        best = [min((chamfer_px(m, last[i]).item() for m in modes[i, :, -1, 0]), key=lambda v: np.inf if np.isnan(v) else v)
+                for i in range(len(items))]
+        assert result[f"last_frame_px_neutral{suffix}"] == pytest.approx(neutral, rel=1e-6)
+        assert result[f"last_frame_px_conditional{suffix}"] == pytest.approx(conditional, rel=1e-6, nan_ok=True)
+        assert result[f"last_frame_px_best_mode{suffix}"] == pytest.approx(np.nanmean(best), rel=1e-6, nan_ok=True)
+    assert "last_frame_px_neutral" not in evaluate_cmmnet(
+        _small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1]), disfa, k=2, seed=0)
+
+
+def test_ssim_neutral_copy_is_the_still_neutral_frame(disfa):
+    from zoo.cmmnet.evaluate import _ssim, _to_uint8
+
+    result = evaluate_cmmnet(_small(), disfa, k=2, seed=0)
+    items = [disfa.dataset("test")[i] for i in range(len(disfa.dataset("test")))]
+    for c, name in enumerate(("posed", "spontaneous")):
+        mine = [item for item in items if int(item["label"]) == c]
+        video = torch.stack([item["video"] for item in mine])
+        still = video[:, :1].expand_as(video)  # the neutral frame (frame 0) held for every frame
+        expected = np.mean([_ssim(_to_uint8(s), _to_uint8(v)).item() for s, v in zip(still, video)])
+        assert result[f"{name}/ssim_neutral_copy"] == pytest.approx(expected, rel=1e-5)
+        assert result[f"{name}/ssim_neutral_copy"] < 1.0  # the smile moves something
+
+
+def test_last_frame_figures_skip_empty_images():
+    """An empty generated image has no Chamfer distance: it is left out of the mean, never counted as 0."""
+    from zoo.cmmnet.evaluate import _last_frame_figures
+
+    class Stub:
+        device = torch.device("cpu")
+
+        def generate_landmarks(self, first, labels, steps):
+            b = first.shape[0]
+            modes = torch.zeros(b, 3, steps, 1, 8, 8)
+            modes[:, 1, -1, 0, 2, 2] = 1  # one mode draws a pixel, the others nothing
+            return torch.zeros(b, steps, 1, 8, 8), modes  # the conditional LSTM draws nothing
+
+    marks = torch.zeros(2, 4, 1, 8, 8)
+    marks[:, :-1, 0, 2, 2] = 1
+    marks[:, -1, 0, 2, 5] = 1  # the last frame's pixel is 3 px from the neutral one
+    figures = _last_frame_figures(Stub(), marks, torch.zeros(2, dtype=torch.long), batch_size=1)
+    assert figures["neutral"] == pytest.approx(3.0) and figures["best_mode"] == pytest.approx(3.0)
+    assert np.isnan(figures["conditional"])

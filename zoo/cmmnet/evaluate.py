@@ -14,6 +14,10 @@ the real neutral, 0.6 against their own first frame; real 0.66; docs/cmmnet.md).
 
 * ``ssim``: SSIM of every generated frame against the original frame at the same time, mean
   over frames, modes and sequences (Table 1);
+* ``ssim_neutral_copy``: the same SSIM for the neutral frame held still for all T frames, the
+  do-nothing baseline: a smile changes only the mouth and eyes, so it scores high (0.92 on the
+  embedded world's test sets of 40 and 200 people, above every trained CMM-Net; docs/cmmnet.md)
+  and SSIM alone cannot tell a generator that smiles from one that does not;
 * ``is``, ``is_real``, ``delta_is``: Inception Score of the generated and original frames and
   their difference (Table 1), only when the Inception weights are on disk
   (:mod:`zoo.metrics.feature_nets`); otherwise the keys are absent and ``notes`` says why;
@@ -55,6 +59,14 @@ the real neutral, 0.6 against their own first frame; real 0.66; docs/cmmnet.md).
   the same smile, K = every mode a different variant (K of V variants drawn independently and
   uniformly would give V (1 - (1 - 1/V)^K), 2.31 for K = 3, V = 4). Unlike the pairwise figures,
   modes that differ only in speckle do not score;
+* ``last_frame_px_neutral``, ``last_frame_px_conditional``, ``last_frame_px_best_mode``
+  (class-free; CMM-Net only): does the generator beat doing nothing *on people it has not seen*?
+  Mean Chamfer distance (px) between the real sequence's last frame and, in turn, its own neutral
+  frame (the copy-the-neutral baseline), the conditional LSTM's last landmark image and the
+  closest of the K modes' (probabilities > 0.5); the same three with ``_train`` on as many
+  training sequences (the first ones), so the gap between the two says how much the recurrent
+  part memorised its training people (session 6: 0.20 px on training people against 0.53 on
+  held-out ones, above their neutral baseline 0.51; docs/cmmnet.md);
 * ``class_consistency``: the fraction of generated videos classified as the requested class by
   :class:`~zoo.cmmnet.smile_classifier.SmileClassifier` fitted on the training split's real
   sequences (estimated AU curves); every test neutral face is generated with *both* labels;
@@ -234,6 +246,28 @@ def _matched_variants(modes: Tensor, variants: Tensor, stride: int = 2) -> Tenso
     return torch.tensor(float(len(set(distance.nan_to_num(float("inf")).argmin(dim=1).tolist()))))
 
 
+@torch.no_grad()
+def _last_frame_figures(model, marks: Tensor, labels: Tensor, batch_size: int) -> dict[str, float]:
+    """Mean Chamfer px between each real sequence's last landmark image (``marks`` (N, T, 1, S, S))
+    and its neutral frame, the conditional LSTM's last frame and the closest mode's last frame."""
+    neutral, conditional, best = [], [], []
+    steps = marks.shape[1]
+    for start in range(0, len(marks), batch_size):
+        part = marks[start:start + batch_size]
+        cond, modes = model.generate_landmarks(part[:, 0].to(model.device), labels[start:start + batch_size].to(model.device),
+                                               steps)
+        cond, modes = cond.cpu(), modes.cpu()
+        for i, real in enumerate(part[:, -1, 0]):
+            neutral.append(chamfer_px(part[i, 0, 0], real))
+            conditional.append(chamfer_px(cond[i, -1, 0], real))
+            best.append(torch.stack([chamfer_px(m, real) for m in modes[i, :, -1, 0]]).nan_to_num(float("inf")).min())
+    def mean(values: list[Tensor]) -> float:  # over the images with lit pixels (an empty image gives NaN / inf)
+        values = torch.stack(values).float()
+        return float(values.masked_fill(values.isinf(), float("nan")).nanmean())
+
+    return {"neutral": mean(neutral), "conditional": mean(conditional), "best_mode": mean(best)}
+
+
 def _group_figures(stats, c: int, video: Tensor, neutral: Tensor, marks: Tensor, estimator,
                    landmark_estimator) -> None:
     """The same-person figures of one group of sequences of class c: AU diversity of the faces ``video``
@@ -290,6 +324,11 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
         real_au_landmarks = landmark_estimator.sequences(landmark_input(test["landmark_images"][:, 0]),
                                                          landmark_input(test["landmark_images"]))
         result["classifier_accuracy_real_landmarks"] = landmark_classifier.accuracy(real_au_landmarks, test["label"])
+    if not cranet:  # held-out people against training people (module doc)
+        n = len(test["label"])
+        for suffix, data in (("", test), ("_train", {k: v[:n] for k, v in train.items()})):
+            for name, value in _last_frame_figures(model, data["landmark_images"], data["label"], batch_size).items():
+                result[f"last_frame_px_{name}{suffix}"] = value
     same_person, world_variants = _same_person_reference(datamodule, test_dataset, test, estimator,
                                                          landmark_estimator, result)
     translated_au = None
@@ -367,6 +406,10 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
         if distances.numel() > 1:
             result[f"{name}/au12_curve_distance"] = float(distances[1])
         result[f"{name}/classifier_accuracy_real"] = classifier.accuracy(real_c, labels[mine])
+        # the copy-the-neutral baseline of Table 1's SSIM: the neutral frame shown for all T frames
+        still = [_ssim(_to_uint8(test["neutral"][i]).expand(steps, -1, -1, -1), _to_uint8(test["video"][i]))
+                 for i in mine.nonzero().flatten().tolist()]
+        result[f"{name}/ssim_neutral_copy"] = float(torch.stack(still).mean())
         result[f"{name}/class_consistency"] = float(torch.cat(consistency[c]).mean())
         if not cranet:
             result[f"{name}/class_consistency_landmarks"] = float(torch.cat(consistency_landmarks[c]).mean())
