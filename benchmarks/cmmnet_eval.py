@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stride", type=int, default=4, help="frame step of the figure's columns")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
-    if not args.ckpt.is_file():
-        raise FileNotFoundError(f"--ckpt {args.ckpt}: no such file")
-    torch.set_num_threads(args.threads)
-    model, datamodule = build(args.config, args.ckpt)
+    model, datamodule = load_run(args)
     started = time.perf_counter()
     result = evaluate_cmmnet(model, datamodule, k=args.k, seed=args.seed, split=args.split)
     seconds = time.perf_counter() - started
@@ -135,14 +132,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure is not None:
         print(f"figure: {mode_figure(model, datamodule, args.figure, args.k, args.stride)}")
     if args.json is not None:
-        payload = {"config": str(args.config), "ckpt": str(args.ckpt), "k": args.k, "seed": args.seed,
-                   "split": args.split, "seconds": seconds, "threads": args.threads, "python": platform.python_version(),
-                   "torch": torch.__version__, "metrics": dict(result), "notes": result.notes}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(payload, indent=1))
-        print(f"wrote {args.json}")
+        write_report(args, seconds, {"k": args.k, "metrics": dict(result), "notes": result.notes})
     return 0
+
+
+def load_run(args: argparse.Namespace):
+    """(model, datamodule) of ``args.config`` / ``args.ckpt`` (FileNotFoundError when the checkpoint is
+    missing), with ``args.threads`` torch threads."""
+    if not args.ckpt.is_file():
+        raise FileNotFoundError(f"--ckpt {args.ckpt}: no such file")
+    torch.set_num_threads(args.threads)
+    return build(args.config, args.ckpt)
+
+
+def write_report(args: argparse.Namespace, seconds: float, figures: dict) -> None:
+    """Write ``figures`` with the run's settings (config, checkpoint, split, seed, threads, versions)
+    to ``args.json``, atomically."""
+    payload = {"config": str(args.config), "ckpt": str(args.ckpt), "seed": args.seed, "split": args.split,
+               "seconds": seconds, "threads": args.threads, "python": platform.python_version(),
+               "torch": torch.__version__, **figures}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.json) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1))
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -183,3 +183,42 @@ def test_last_frame_figures_skip_empty_images():
     figures = _last_frame_figures(Stub(), marks, torch.zeros(2, dtype=torch.long), batch_size=1)
     assert figures["neutral"] == pytest.approx(3.0) and figures["best_mode"] == pytest.approx(3.0)
     assert np.isnan(figures["conditional"])
+
+
+def test_latent_probe_learns_and_leaves_the_model_alone(disfa):
+    from zoo.cmmnet.latent_probe import IdentityBlindLSTM, latent_probe
+
+    torch.manual_seed(0)
+    model = _small()
+    torch.nn.init.normal_(model.encoder.mean.weight, std=0.5)  # an untrained encoder's means are ~0: spread them
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = latent_probe(model, disfa, steps=200, sequences=4, batch_size=4, seed=0)
+    # its first steps predict "stay at h_0" (zero-initialised output layer); training must beat that
+    assert result["loss_last"] < 0.7 * result["loss_first"]
+    for key in ("last_frame_px_neutral", "last_frame_px_conditional", "last_frame_px_neutral_train",
+                "last_frame_px_conditional_train"):
+        assert key in result
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # probed on a copy
+    again = latent_probe(model, disfa, steps=200, sequences=4, batch_size=4, seed=0)
+    assert again["loss_last"] == result["loss_last"]  # seeded
+    blind = IdentityBlindLSTM(8, 2, 4, 16)
+    h = blind(torch.zeros(2, 8), torch.tensor([0, 1]), 5)
+    assert h.shape == (2, 5, 8)
+    assert torch.equal(blind(torch.ones(2, 8), torch.tensor([0, 1]), 5) - 1, h)  # h_0 only shifts the path
+    assert latent_probe(model, disfa, steps=5, sequences=2, batch_size=4, identity_blind=True)["steps"] == 5
+    with pytest.raises(ValueError, match="landmark VAE"):
+        latent_probe(_small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1]), disfa)
+    with pytest.raises(ValueError, match="steps"):
+        latent_probe(model, disfa, steps=0)
+
+
+def test_latent_probe_script_rejects_a_missing_checkpoint(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cmmnet_latent_probe.py"
+    spec = importlib.util.spec_from_file_location("cmmnet_latent_probe_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(FileNotFoundError, match="--ckpt .*missing.ckpt"):
+        script.main(["--ckpt", str(tmp_path / "missing.ckpt")])

@@ -157,10 +157,11 @@ def _mode_chamfer(modes: Tensor) -> Tensor:
     return torch.stack(values).nanmean()
 
 
-def _gather(dataset, batch_size: int) -> dict[str, Tensor]:
+def _gather(dataset, batch_size: int,
+            keys: tuple[str, ...] = ("video", "neutral", "landmark_images", "au", "label")) -> dict[str, Tensor]:
+    """The whole split as tensors (``keys``, plus ``subject`` when the batches have it)."""
     from torch.utils.data import DataLoader
 
-    keys = ("video", "neutral", "landmark_images", "au", "label")
     parts: dict[str, list[Tensor]] = defaultdict(list)
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         for key in keys:
