@@ -36,10 +36,10 @@ class IdentityBlindLSTM(ConditionalLSTM):
                 teacher_ratio: float = 1.0) -> Tensor:
         if teacher is not None:
             raise ValueError("IdentityBlindLSTM: teacher forcing is not supported (it is a probe)")
-        label_code = self.label(label)
+        context = torch.cat([torch.zeros_like(h0), self.label(label)], dim=-1)  # ConditionalLSTM's, with h_0 blanked
         offset, state, outputs = torch.zeros_like(h0), None, []
         for _ in range(steps):  # h_0 enters only as the point the offsets are added to
-            out, state = self.lstm(torch.cat([offset, torch.zeros_like(h0), label_code], dim=-1)[:, None], state)
+            out, state = self.lstm(torch.cat([offset, context], dim=-1)[:, None], state)
             offset = self.out(out[:, 0])
             outputs.append(h0 + offset)
         return torch.stack(outputs, dim=1)
