@@ -78,7 +78,8 @@ def mode_figure(model, datamodule, path: Path, k: int, stride: int = 4) -> Path:
         rows_faces = [item["video"][None]]
         if not cranet:  # the translator alone on the real landmark images: what the faces can be at best
             z0 = neutral.expand(steps, -1, -1, -1)
-            rows_faces.append(model.translator(item["landmark_images"].float(), z0)[None])
+            marks_all = item["landmark_images"].float()
+            rows_faces.append(model.translate(marks_all, z0, marks_all[:1].expand_as(marks_all))[None])
         faces = torch.cat([*rows_faces, videos])[:, ::stride]
         rows = [rearrange(_uint8(faces), "k t c h w -> (k h) (t w) c")]
         if not cranet:

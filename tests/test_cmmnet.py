@@ -338,3 +338,35 @@ def test_teacher_forcing_option_training_only(monkeypatch):
             mu = model.encoder(marks[:, :-1].flatten(0, 1))[0].view(2, T - 1, -1)
             assert torch.allclose(teacher, mu, atol=1e-6) and not teacher.requires_grad
             assert calls[-1][4] == 1.0
+
+
+def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
+    model = small(translator_neutral_landmarks=True, phases=["translation"], phase_epochs=[1])
+    assert model.translator.down[0][0].in_channels == 5  # neutral face, landmark image, neutral landmark image
+    assert small().translator.down[0][0].in_channels == 4  # the paper's four channels by default
+    data = Sequences(2)
+    neutral, marks = data.video[:, 0], data.marks[:, 0]
+    model.eval()
+    frames = data.marks[:, 1]
+    # the neutral landmark image is read: changing it changes the face drawn for the same landmarks
+    assert not torch.allclose(model.translate(frames, neutral, marks), model.translate(frames, neutral, 1 - marks))
+    with pytest.raises(ValueError, match="neutral_landmark_image"):
+        model.translate(frames, neutral, marks[:1])
+    # generation passes the neutral face's landmark image to every frame of every mode
+    seen = []
+    original = model.translate
+    monkeypatch.setattr(model, "translate", lambda m, z, first: seen.append(first) or original(m, z, first))
+    assert model.generate(neutral, 0, 2, marks, num_frames=3).shape == (2, 2, 3, 3, 64, 64)
+    assert torch.equal(seen[0], marks.repeat_interleave(2 * 3, dim=0))
+    # training: frame 0 of each sequence's landmarks, for each drawn frame
+    model = small(translator_neutral_landmarks=True, phases=["translation"], phase_epochs=[1], translation_frames=2)
+    _, _, landmarks, first = model.train()._pairs(data.video[:, 0], data.video, data.marks)
+    assert landmarks.shape == first.shape == (4, 1, 64, 64)
+    assert torch.equal(first, data.marks[:, 0].repeat_interleave(2, dim=0))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+    assert _changed(before, model) == {"translator", "discriminator"}
+    with pytest.raises(ValueError, match="translator_neutral_landmarks"):
+        small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], translator_neutral_landmarks=True)

@@ -18,7 +18,13 @@ from datamodules.synthetic.nemo_world import (
     write_nemo_dataset,
 )
 from zoo.cmmnet import CMMNet
-from zoo.cmmnet.evaluate import _matched_variants, chamfer_px, evaluate_cmmnet, landmark_input
+from zoo.cmmnet.evaluate import (
+    _matched_variants,
+    _reconstruct,
+    chamfer_px,
+    evaluate_cmmnet,
+    landmark_input,
+)
 from zoo.cmmnet.same_person import same_subject_groups, smile_variants, world_variant_sequences
 
 STYLE = SmileStyle(label="spontaneous", mouth="closed", eyes="open", lead_frames=20, onset_frames=30,
@@ -102,6 +108,7 @@ def test_evaluate_reports_the_same_person_scale(nemo):
     for name in ("posed", "spontaneous"):
         assert 0 <= result[f"{name}/class_consistency_landmarks"] <= 1
         assert 0 <= result[f"{name}/classifier_accuracy_real_landmarks"] <= 1
+        assert 0 <= result[f"{name}/classifier_accuracy_reconstructed_landmarks"] <= 1
         assert result[f"{name}/diversity_au_landmarks_same_person"] > 0
         assert result[f"{name}/diversity_au_landmarks"] >= 0
         # the translator alone on real landmark images (the upper bound of the face figures)
@@ -121,6 +128,22 @@ def test_matched_variants_hand_computed():
     near = variants[[1, 1]].clone()
     near[1, :, 0, 5, 4], near[1, :, 0, 6, 4] = 0, 1  # one row off variant 1 (row 5): still closest to it
     assert _matched_variants(near, variants).item() == 1
+
+
+def test_reconstruct_is_the_vae_mean_path_thresholded():
+    torch.manual_seed(0)
+    model = CMMNet(base_channels=4, translator_channels=4, discriminator_channels=4, lstm_hidden=16, label_dim=4,
+                   latent_dim=8).train()
+    marks = (torch.rand(3, 5, 1, 64, 64) > 0.9).float()
+    out = _reconstruct(model, marks, batch_size=2)
+    assert out.shape == marks.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    assert model.training  # restored
+    model.eval()
+    with torch.no_grad():  # frame by frame, by hand: decoder(encoder mean) > 0.5 in probability
+        for i in range(3):
+            for t in range(5):
+                expected = torch.sigmoid(model.decoder(model.encoder(marks[i, t][None])[0]))[0] > 0.5
+                assert torch.equal(out[i, t].bool(), expected)
 
 
 def test_landmark_input_hand_computed():

@@ -90,6 +90,12 @@ class CMMNet(L.LightningModule):
         l1_weight: L1 weight against the adversarial term (pix2pix's 100; not in the paper).
         skip_connections: U-Net skips in the translator.
         translation_frames: frames per sequence used in a translation step (None = all T).
+        translator_neutral_landmarks: also give the translator the neutral face's landmark image
+            (a fifth input channel; the paper's has four, Sec. 4.1). Off by default. Reenactment
+            generators see the source's keypoints next to the driving ones (Monkey-Net, Siarohin et
+            al., CVPR 2019; FOMM, NeurIPS 2019), so the motion is the difference between two inputs
+            rather than something to infer from the face. Measured on the 400-person world
+            (docs/cmmnet.md, session 7): the mouth follows the landmarks about twice as fast.
         best_of_k_weight: weight of the multimode phase's best-of-K reconstruction
             (:meth:`best_of_k_reconstruction`); 0 (default) = the paper's losses only.
         phase_lr: one factor per entry of ``phases`` for the recurrent optimiser's learning rate
@@ -134,6 +140,7 @@ class CMMNet(L.LightningModule):
         adversarial_weight: float = 1.0,
         skip_connections: bool = True,
         translation_frames: int | None = None,
+        translator_neutral_landmarks: bool = False,
         best_of_k_weight: float = 0.0,
         best_of_k_epsilon: float = 0.0,
         phase_lr: list[float] | None = None,
@@ -173,6 +180,8 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         if not landmark_pos_weight > 0:
             raise ValueError(f"landmark_pos_weight: expected > 0 (1 = plain BCE), got {landmark_pos_weight}")
+        if variant == "cranet" and translator_neutral_landmarks:
+            raise ValueError("translator_neutral_landmarks: CRA-Net has no translator; leave it off")
         if variant == "cranet" and landmark_pos_weight != 1.0:
             raise ValueError("landmark_pos_weight: CRA-Net reconstructs faces with L1, it has no landmark BCE; leave it at 1")
         self.save_hyperparameters(ignore=["optimizer", "optimizer_g", "optimizer_d"])
@@ -188,7 +197,8 @@ class CMMNet(L.LightningModule):
         self.discriminator = PatchDiscriminator(discriminator_channels)
         if variant == "cmmnet":
             self.modes = MultiModeLSTM(num_modes, latent_dim, lstm_hidden)
-            self.translator = UNetTranslator(translator_channels, skip_connections)
+            self.translator = UNetTranslator(translator_channels, skip_connections,
+                                             landmark_channels=2 if translator_neutral_landmarks else 1)
         if pretrained is not None:  # fine-tune from published weights (zoo/common/pretrained.py)
             load_pretrained(self, pretrained)
 
@@ -356,8 +366,10 @@ class CMMNet(L.LightningModule):
         return torch.stack([torch.randperm(x.shape[1], device=x.device)[:k] for _ in range(x.shape[0])])
 
     def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None):
-        """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset."""
+        """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset.
+        Returns (neutral faces, frames, landmarks, the landmarks' frame 0), each (B T', ...)."""
         steps = frames.shape[1]
+        first = landmarks[:, 0] if landmarks is not None else None
         k = self.hparams.translation_frames
         if self.training and k is not None and k < steps:
             chosen = self.draw_frames(frames, k)
@@ -366,7 +378,20 @@ class CMMNet(L.LightningModule):
             steps = k
         flat = lambda x: rearrange(x, "b t c h w -> (b t) c h w")  # noqa: E731
         z0 = repeat(neutral, "b c h w -> (b t) c h w", t=steps)
-        return z0, flat(frames), flat(landmarks) if landmarks is not None else None
+        if landmarks is None:
+            return z0, flat(frames), None, None
+        return z0, flat(frames), flat(landmarks), repeat(first, "b c h w -> (b t) c h w", t=steps)
+
+    def translate(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
+                  neutral_landmark_image: torch.Tensor) -> torch.Tensor:
+        """The translator: landmark images (N, 1, S, S) and neutral faces (N, 3, S, S) -> faces (N, 3, S, S);
+        ``neutral_landmark_image`` (N, 1, S, S) is read only with ``translator_neutral_landmarks``."""
+        if self.hparams.translator_neutral_landmarks:
+            if neutral_landmark_image.shape != landmark_images.shape:
+                raise ValueError(f"neutral_landmark_image: expected {tuple(landmark_images.shape)} like the landmark "
+                                 f"images, got {tuple(neutral_landmark_image.shape)}")
+            landmark_images = torch.cat([landmark_images, neutral_landmark_image.to(landmark_images.dtype)], dim=1)
+        return self.translator(landmark_images, neutral)
 
     @staticmethod
     def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -382,8 +407,8 @@ class CMMNet(L.LightningModule):
         self._apply_phase_lr(opt_main)
         logs: dict[str, torch.Tensor] = {}
         if phase == "translation":
-            z0, real, landmarks = self._pairs(neutral, frames, targets)
-            fake = self.translator(landmarks, z0)
+            z0, real, landmarks, first = self._pairs(neutral, frames, targets)
+            fake = self.translate(landmarks, z0, first)
             logs.update(self._adversarial_step(z0, real, fake, optimizers[1], opt_d, reconstruction="l1"))
         else:
             if phase == "vae":
@@ -398,7 +423,7 @@ class CMMNet(L.LightningModule):
             loss = self.weighted(losses, phase)
             if self.is_cranet and phase == "clstm" and self.hparams.adversarial_weight > 0:
                 # CRA-Net: a discriminator "on top of the generated images" (Sec. 4.1)
-                z0, real, fake = self._pairs(neutral, frames, torch.tanh(logits))
+                z0, real, fake, _ = self._pairs(neutral, frames, torch.tanh(logits))
                 self._discriminator_step(z0, real, fake, opt_d, logs)
                 loss = loss + self.hparams.adversarial_weight * self.gan_loss(self.discriminator(z0, fake), True)
             opt_main.zero_grad(set_to_none=True)
@@ -444,8 +469,8 @@ class CMMNet(L.LightningModule):
             losses.update(recurrent)
         logs = dict(losses, loss=self.weighted(losses, phase))
         if not self.is_cranet:
-            z0, real, landmarks = self._pairs(neutral, frames, targets)
-            fake = self.translator(landmarks, z0)
+            z0, real, landmarks, first = self._pairs(neutral, frames, targets)
+            fake = self.translate(landmarks, z0, first)
             logs["translation_l1"] = (fake - real).abs().mean()
             if phase == "translation":
                 logs["loss"] = logs["translation_l1"]
@@ -536,7 +561,8 @@ class CMMNet(L.LightningModule):
                 sequences = torch.cat([conditional[:, None], sequences], dim=1)
             kk = sequences.shape[1]
             z0 = repeat(neutral_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
-            faces = self.translator(rearrange(sequences, "b k t c h w -> (b k t) c h w"), z0)
+            first = repeat(neutral_landmark_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
+            faces = self.translate(rearrange(sequences, "b k t c h w -> (b k t) c h w"), z0, first)
         finally:
             self.train(was_training)
         return rearrange(faces, "(b k t) c h w -> b k t c h w", b=batch, k=kk).contiguous()
