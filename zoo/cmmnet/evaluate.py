@@ -348,7 +348,7 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                                                          landmark_input(test["landmark_images"]))
         result["classifier_accuracy_real_landmarks"] = landmark_classifier.accuracy(real_au_landmarks, test["label"])
         reconstructed = landmark_input(_reconstruct(model, test["landmark_images"], batch_size))
-        reconstructed_au_landmarks = landmark_classifier.predict(
+        reconstructed_classes = landmark_classifier.predict(
             landmark_estimator.sequences(reconstructed[:, 0], reconstructed))  # against its own first frame
     if not cranet:  # held-out people against training people (module doc)
         n = len(test["label"])
@@ -442,7 +442,7 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
             result[f"{name}/classifier_accuracy_real_landmarks"] = landmark_classifier.accuracy(real_au_landmarks[mine],
                                                                                                 labels[mine])
             result[f"{name}/classifier_accuracy_reconstructed_landmarks"] = float(
-                (reconstructed_au_landmarks[mine] == c).float().mean())
+                (reconstructed_classes[mine] == c).float().mean())
         if translated_au is not None:
             result[f"{name}/ssim_translated_real"] = float(translated_ssim[mine].float().mean())
             upper = au_curve_distance(translated_au[mine], real_c)
