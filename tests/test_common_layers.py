@@ -18,6 +18,7 @@ from zoo.common.alignment_bias import (
     per_head,
     windowed_alignment_bias,
 )
+from zoo.common.eval_mode import evaluation_mode
 from zoo.common.positional import (
     PeriodicPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -304,3 +305,17 @@ def test_transae_net_is_causal_end_to_end():
     assert a.shape == (1, 16, 58)
     torch.testing.assert_close(a[:, :11], b[:, :11])
     assert not torch.allclose(a[:, 11:], b[:, 11:])
+
+
+def test_evaluation_mode_restores_the_callers_mode_even_on_error():
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5))
+    for start in (True, False):
+        net.train(start)
+        with evaluation_mode(net) as inside:
+            assert inside is net and not any(m.training for m in net.modules())
+        assert all(m.training == start for m in net.modules())
+    net.train()
+    with pytest.raises(RuntimeError, match="boom"):
+        with evaluation_mode(net):
+            raise RuntimeError("boom")
+    assert all(m.training for m in net.modules())

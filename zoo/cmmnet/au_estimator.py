@@ -19,6 +19,8 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from zoo.common.eval_mode import evaluation_mode
+
 __all__ = ["AUEstimator", "fit_au_estimator"]
 
 
@@ -55,14 +57,12 @@ class AUEstimator(nn.Module):
         if video.ndim != 5 or neutral.ndim != 4 or video.shape[0] != neutral.shape[0]:
             raise ValueError(f"video, neutral: expected (B, T, 3, 64, 64) and (B, 3, 64, 64), got "
                              f"{tuple(video.shape)}, {tuple(neutral.shape)}")
-        was_training = self.training
-        self.eval()
         b, t = video.shape[:2]
         frames = rearrange(video.float(), "b t c h w -> (b t) c h w")
         neutrals = repeat(neutral.float(), "b c h w -> (b t) c h w", t=t)
-        out = torch.cat([self(neutrals[i:i + batch_size], frames[i:i + batch_size])
-                         for i in range(0, len(frames), batch_size)])
-        self.train(was_training)
+        with evaluation_mode(self):
+            out = torch.cat([self(neutrals[i:i + batch_size], frames[i:i + batch_size])
+                             for i in range(0, len(frames), batch_size)])
         return rearrange(out, "(b t) a -> b t a", b=b)
 
 

@@ -97,6 +97,7 @@ from datamodules.smile import SMILE_CLASSES
 from zoo.cmmnet.au_estimator import fit_au_estimator
 from zoo.cmmnet.same_person import same_subject_groups, world_variant_sequences
 from zoo.cmmnet.smile_classifier import SmileClassifier
+from zoo.common.eval_mode import evaluation_mode
 from zoo.metrics.realism import SSIM_KERNEL_SIZE, SSIM_SIGMA, delta_inception_score
 from zoo.metrics.smile import au_curve_distance
 
@@ -188,10 +189,8 @@ def _dataset(datamodule, split: str):
 @torch.no_grad()
 def _translate(model, marks: Tensor, neutral: Tensor, batch_size: int) -> Tensor:
     """The translator on landmark images (B, T, 1, S, S) with neutral faces (B, 3, S, S) -> (B, T, 3, S, S)."""
-    was_training = model.training
-    model.eval()
     out = []
-    try:
+    with evaluation_mode(model):
         for i in range(0, len(marks), batch_size):
             m, z = marks[i:i + batch_size].to(model.device), neutral[i:i + batch_size].to(model.device)
             t = m.shape[1]
@@ -199,8 +198,6 @@ def _translate(model, marks: Tensor, neutral: Tensor, batch_size: int) -> Tensor
                                     repeat(z.float(), "b c h w -> (b t) c h w", t=t),
                                     repeat(m[:, 0].float(), "b c h w -> (b t) c h w", t=t))
             out.append(rearrange(faces, "(b t) c h w -> b t c h w", t=t).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)
 
 
@@ -208,17 +205,13 @@ def _translate(model, marks: Tensor, neutral: Tensor, batch_size: int) -> Tensor
 def _reconstruct(model, marks: Tensor, batch_size: int) -> Tensor:
     """The landmark VAE's reconstructions (encoder mean, decoded, probability > 0.5) of landmark-image
     sequences (B, T, 1, S, S): what the decoder can draw of a real smile, the landmark path's ceiling."""
-    was_training = model.training
-    model.eval()
     out = []
-    try:
+    with evaluation_mode(model):
         for i in range(0, len(marks), batch_size):
             part = marks[i:i + batch_size].to(model.device)
             mu = model.encoder(rearrange(part.float(), "b t c h w -> (b t) c h w"))[0]
             logits = model.decode(rearrange(mu, "(b t) d -> b t d", b=len(part)))
             out.append((torch.sigmoid(logits) > 0.5).float().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)
 
 

@@ -56,6 +56,7 @@ from zoo.cmmnet.nets import (
     push_loss,
     reparameterise,
 )
+from zoo.common.eval_mode import evaluation_mode
 from zoo.common.pretrained import load_pretrained
 
 __all__ = ["CMMNet", "PHASES", "VARIANTS", "pix2pix_adam"]
@@ -507,15 +508,11 @@ class CMMNet(L.LightningModule):
         if self.is_cranet:
             raise ValueError("generate_landmarks: CRA-Net generates faces directly, it has no landmark images")
         label = self._check_label(label, neutral_landmark_image.shape[0])
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluation_mode(self):
             mu, _ = self.encoder(neutral_landmark_image.float())
             h = self.clstm(mu, label, num_frames)
             conditional = torch.sigmoid(self.decode(h))
             modes = torch.sigmoid(self.decode(self.modes(h)))
-        finally:
-            self.train(was_training)
         return conditional, modes
 
     @torch.no_grad()
@@ -545,9 +542,7 @@ class CMMNet(L.LightningModule):
             if not 1 <= k <= self.hparams.num_modes:
                 raise ValueError(f"k: expected 1..{self.hparams.num_modes} (the model's num_modes), got {k}")
         label = self._check_label(label, batch)
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluation_mode(self):
             if self.is_cranet:
                 mu, _ = self.encoder(neutral_image.float())
                 video = torch.tanh(self.decode(self.clstm(mu, label, num_frames)))
@@ -563,8 +558,6 @@ class CMMNet(L.LightningModule):
             z0 = repeat(neutral_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
             first = repeat(neutral_landmark_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
             faces = self.translate(rearrange(sequences, "b k t c h w -> (b k t) c h w"), z0, first)
-        finally:
-            self.train(was_training)
         return rearrange(faces, "(b k t) c h w -> b k t c h w", b=batch, k=kk).contiguous()
 
     def image_pairs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -63,6 +63,7 @@ from torch import Tensor, nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from datamodules.features.drawing import oval_mask, sketch
+from zoo.common.eval_mode import evaluation_mode
 from zoo.dyadgan.module import DyadGAN, _to_uint8, affect_windows
 from zoo.metrics.dyadic import SampleDiversity, SequenceJerk, SequenceMSE
 from zoo.metrics.realism import SSIM_KERNEL_SIZE, SSIM_SIGMA, frechet_distance_from_features
@@ -331,9 +332,7 @@ def evaluate_dyadgan(model: DyadGAN, datamodule, *, num_samples: int = 3, seed: 
     if fid_feature_extractor is not None:
         nets["inception"] = fid_feature_extractor.to(device).eval()
         fid_available = True
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         figures = _sequence_figures(model, affect, shape, num_samples, batch_size, generator)
         stream = torch.from_numpy(np.ascontiguousarray(sessions[0].affect[:SPEED_STREAM_FRAMES])).float()
         figures.update(_speed(model, stream, generator))
@@ -341,8 +340,6 @@ def evaluate_dyadgan(model: DyadGAN, datamodule, *, num_samples: int = 3, seed: 
         figures.update(realism)
         figures["fid_world_real_reference"] = _real_reference(datamodule, nets["world"], real.get("world"), h,
                                                               image_stride)
-    finally:
-        model.train(was_training)
     figures.update(fid_available=float(fid_available), num_windows=float(len(affect)), num_images=float(len(index)),
                    num_samples=float(num_samples))
     return {key: float(value) for key, value in sorted(figures.items())}

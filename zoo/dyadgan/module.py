@@ -40,6 +40,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from datamodules.features.face_state import AFFECT_CLASSES
+from zoo.common.eval_mode import evaluation_mode
 from zoo.common.pretrained import load_pretrained
 from zoo.dyadgan.dictionary import AffectShapeDictionary, adjacent_step_limit
 from zoo.dyadgan.nets import (
@@ -252,9 +253,7 @@ class DyadGAN(L.LightningModule):
             raise ValueError("affect_sequence: contains NaN or inf")
         if chunk < 1:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluation_mode(self):
             z = self.sample_z(affect, strategy, num_samples, shape_history, generator)
             batch, k, frames = z.shape[:3]
             windows = repeat(affect_windows(affect, self.hparams.history), "b t h a -> (b k t) h a", k=k)
@@ -265,8 +264,6 @@ class DyadGAN(L.LightningModule):
                 faces.append(_to_uint8(face).permute(0, 2, 3, 1).cpu())
                 if sketch is not None:
                     sketches.append(_to_uint8(sketch)[:, 0].cpu())
-        finally:
-            self.train(was_training)
         s = self.hparams.image_size
         return {
             "shape": z.float().cpu(),

@@ -40,6 +40,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from datamodules.features.face_state import FACE_STATE_DIM
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
+from zoo.common.eval_mode import evaluation_mode
 from zoo.common.face_mean import StoresFaceMean
 from zoo.common.pretrained import load_pretrained
 from zoo.common.react_batch import REACTBatchMixin, reactface_adamw, require
@@ -346,9 +347,7 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
         """
         if mode not in GENERATION_MODES:
             raise ValueError(f"mode must be one of {GENERATION_MODES}, got {mode!r}")
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluation_mode(self):
             return generate_reactions(
                 self.net, speaker_video, speaker_audio, num_samples=num_samples,
                 window=window or self.hparams.eval_window, mode=mode, num_frames=num_frames,
@@ -356,8 +355,6 @@ class ReactFace(REACTBatchMixin, StoresFaceMean, L.LightningModule):
                                       else audio_context_frames),
                 generator=generator, precision=precision, audio_feature_cache=audio_feature_cache,
             )
-        finally:
-            self.train(was_training)
 
     @torch.no_grad()
     def generate_from_batch(self, batch: Mapping[str, Any], num_samples: int = 1) -> torch.Tensor:

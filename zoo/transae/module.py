@@ -28,6 +28,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from datamodules.features.face_state import EXPRESSION, POSE
 from zoo.common.audio_encoder import DEFAULT_WAV2VEC2
+from zoo.common.eval_mode import evaluation_mode
 from zoo.common.face_mean import StoresFaceMean
 from zoo.common.pretrained import load_pretrained
 from zoo.common.react_batch import REACTBatchMixin, reactface_adamw
@@ -154,14 +155,10 @@ class TransAE(REACTBatchMixin, StoresFaceMean, L.LightningModule):
             raise ValueError("speaker_audio is required: this TransAE was built with use_audio=True")
         if num_frames is None and speaker_video is None:
             num_frames = speaker_audio.shape[-1] // self.net.samples_per_frame
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluation_mode(self):
             video = speaker_video if self.net.use_video else None
             audio = speaker_audio if self.net.use_audio else None
             listener = self.net(video, audio, num_frames=num_frames).listener
-        finally:
-            self.train(was_training)
         # float32 out, whatever the autocast precision: predictions feed metrics and .npy files
         return repeat(listener.float(), "b t d -> b k t d", k=num_samples).contiguous()
 
