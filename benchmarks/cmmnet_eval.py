@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'class':<12}" + "".join(f"{c:>{w}}" for c, w in zip(shown, widths)))
     for name in SMILE_CLASSES:
         print(f"{name:<12}" + "".join(f"{result.get(f'{name}/{c}', float('nan')):>{w}.4f}" for c, w in zip(shown, widths)))
-    for key in ("classifier_accuracy_real", "classifier_accuracy_real_landmarks", "au_estimator_mae_real",
+    for key in ("classifier_accuracy_real", "classifier_accuracy_real_landmarks", "class_auc", "classifier_auc_real",
+                "class_auc_landmarks", "classifier_auc_real_landmarks", "au_estimator_mae_real",
                 "same_person_source", *(f"last_frame_px_{w}{s}" for s in ("", "_train")
                                         for w in ("neutral", "conditional", "best_mode"))):
         if key in result:

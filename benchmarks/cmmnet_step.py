@@ -8,6 +8,9 @@ optimiser step(s)) on one fixed random batch of T = 32 64x64 frames, for each ph
 schedule (vae, clstm, multimode, translation). Paper size: the widths of zoo/cmmnet.yaml
 (64-channel VAE / U-Net / PatchGAN, LSTM 256, batch 16, all T frames in translation); demo
 size: zoo/demo/cmmnet.yaml (quarter widths, LSTM 128, batch 8, 4 frames per translation step).
+``--recurrent-loss latent`` times the clstm / multimode steps of ``recurrent_loss: latent`` (the
+demo's since session 8: the LSTMs regress the frozen encoder's embeddings, no decoding; with
+best-of-K on, as in the demo); ``pixels`` (default) the paper's Eq. 1.
 Memory: peak RSS of the process (``resource.getrusage``) and, on CUDA, peak allocated memory.
 """
 
@@ -46,9 +49,11 @@ def _batch(size: int, device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def measure(size: str, phase: str, steps: int, warmup: int, device: torch.device, batch_size: int | None) -> dict:
+def measure(size: str, phase: str, steps: int, warmup: int, device: torch.device, batch_size: int | None,
+            recurrent_loss: str = "pixels") -> dict:
     preset = PRESETS[size]
-    model = CMMNet(phases=[phase], phase_epochs=[1], **preset["model"]).to(device)
+    latent = dict(recurrent_loss="latent", vae_weight=0.0, best_of_k_weight=1.0) if recurrent_loss == "latent" else {}
+    model = CMMNet(phases=[phase], phase_epochs=[1], **preset["model"], **latent).to(device)
     batch = _batch(batch_size or preset["batch"], device)
     trainer = L.Trainer(accelerator="cuda" if device.type == "cuda" else "cpu", devices=1, logger=False,
                                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -74,7 +79,7 @@ def measure(size: str, phase: str, steps: int, warmup: int, device: torch.device
     trainer.fit(model, loader)
     timed = times[warmup:]
     return {
-        "size": size, "phase": phase, "batch": int(batch["video"].shape[0]), "frames": FRAMES,
+        "size": size, "phase": phase, "recurrent_loss": recurrent_loss, "batch": int(batch["video"].shape[0]), "frames": FRAMES,
         "parameters": sum(p.numel() for p in model.parameters()),
         "step_s_median": statistics.median(timed), "step_s_min": min(timed), "steps": len(timed),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -89,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per phase (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
     parser.add_argument("--batch", type=int, default=None, help="override the preset batch size")
+    parser.add_argument("--recurrent-loss", choices=("pixels", "latent"), default="pixels",
+                        help="the clstm / multimode steps' loss (module option recurrent_loss; default pixels)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machines)")
@@ -98,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--steps must be >= 1 and --warmup >= 0")
     device = torch.device(args.device)
     torch.manual_seed(0)
-    rows = [measure(args.size, phase, args.steps, args.warmup, device, args.batch) for phase in args.phases]
+    rows = [measure(args.size, phase, args.steps, args.warmup, device, args.batch, args.recurrent_loss)
+            for phase in args.phases]
     for row in rows:
-        print(f"{row['size']:>5} {row['phase']:<11} batch {row['batch']:>2} x T {row['frames']}: "
+        loss = f" ({row['recurrent_loss']})" if row["phase"] in ("clstm", "multimode") else ""
+        print(f"{row['size']:>5} {row['phase'] + loss:<20} batch {row['batch']:>2} x T {row['frames']}: "
               f"{row['step_s_median'] * 1000:8.1f} ms/step (min {row['step_s_min'] * 1000:.1f}), "
               f"peak RSS {row['peak_rss_mb']:.0f} MB"
               + (f", CUDA peak {row['cuda_peak_mb']:.0f} MB" if row["cuda_peak_mb"] is not None else ""))

@@ -126,6 +126,9 @@ def test_paper_suite_references_come_from_model_independent_figures():
                                  "lstm_overlap_rollout_mse": 0.3}
     smile = paper_suites.reference_metrics("smile", {"posed/classifier_accuracy_real": 0.9, "posed/ssim": 0.4})
     assert smile == {"ground_truth": {"posed/class_consistency": 0.9}}
+    # the classifier's AUC on real test smiles is the ceiling of a generator's class_auc
+    assert paper_suites.reference_metrics("smile", {"classifier_auc_real": 0.96}) == {"ground_truth": {"class_auc": 0.96}}
+    assert leaderboard.metric_direction("class_auc") is True
     same = paper_suites.reference_metrics("smile", {"spontaneous/diversity_au_same_person": 0.38,
                                                     "spontaneous/diversity_landmarks_px_same_person": 0.28})
     assert same == {"same_person": {"spontaneous/diversity_au": 0.38, "spontaneous/diversity_landmarks_px": 0.28}}

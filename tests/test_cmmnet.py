@@ -370,3 +370,48 @@ def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
     assert _changed(before, model) == {"translator", "discriminator"}
     with pytest.raises(ValueError, match="translator_neutral_landmarks"):
         small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], translator_neutral_landmarks=True)
+
+
+def test_latent_recurrent_losses_hand_computed():
+    """``recurrent_loss: latent``: h_t against the frozen encoder's means of the real frames."""
+    torch.manual_seed(0)
+    model = small(recurrent_loss="latent", vae_weight=0.0, best_of_k_weight=1.0).train()
+    batch = next(iter(DataLoader(Sequences(), batch_size=2)))
+    marks, label = batch["landmark_images"], batch["label"]
+    running = model.encoder.features[3].running_mean.clone()  # first BatchNorm of the encoder
+    losses = model.recurrent_losses(marks, label, "multimode")
+    assert torch.equal(model.encoder.features[3].running_mean, running)  # frozen: eval mode, no statistics update
+    model.eval()
+    goal = model.encoder(marks.flatten(0, 1))[0].view(2, T, -1)
+    h = model.clstm(goal[:, 0], label, T)
+    assert losses["sequence_latent"].item() == pytest.approx(((h - goal) ** 2).sum(-1).mean().item(), rel=1e-5)
+    modes = model.modes(h)
+    per_mode = ((modes - goal[:, None]) ** 2).sum(-1).mean(-1)  # (B, K)
+    assert losses["best_of_k"].item() == pytest.approx(per_mode.min(1).values.mean().item(), rel=1e-5)
+    assert {"pull", "push", "best_of_k_top_share"} <= set(losses) and "sequence_reconstruction" not in losses
+    expected = losses["sequence_latent"] + losses["pull"] + losses["push"] + losses["best_of_k"]
+    assert model.weighted(losses, "multimode").item() == pytest.approx(expected.item(), rel=1e-5)
+    assert not any(p.grad is not None for p in model.encoder.parameters())
+    losses["sequence_latent"].backward()
+    assert all(p.grad is None for p in [*model.encoder.parameters(), *model.decoder.parameters()])
+    with pytest.raises(ValueError, match="vae_weight"):
+        small(recurrent_loss="latent")  # default vae_weight 1 would fine-tune what the targets come from
+    with pytest.raises(ValueError, match="recurrent_loss"):
+        small(recurrent_loss="pixel")
+    with pytest.raises(ValueError, match="recurrent_loss"):
+        small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], recurrent_loss="latent", vae_weight=0.0)
+
+
+@pytest.mark.parametrize("phase,trained", [("clstm", {"clstm"}), ("multimode", {"clstm", "modes"})])
+def test_latent_recurrent_phases_leave_the_vae_alone(phase, trained, tmp_path):
+    L.seed_everything(0)
+    model = small(recurrent_loss="latent", vae_weight=0.0, best_of_k_weight=1.0, phases=[phase], phase_epochs=[1])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=1)
+    trainer.fit(model, DataLoader(Sequences(), batch_size=2), DataLoader(Sequences(), batch_size=2))
+    assert _changed(before, model) == trained
+    assert all(torch.equal(buffers[n], b) for n, b in model.named_buffers() if n.startswith(("encoder", "decoder")))
+    assert torch.isfinite(trainer.callback_metrics["train/sequence_latent"])
+    assert torch.isfinite(trainer.callback_metrics["val/loss"])

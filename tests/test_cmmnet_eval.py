@@ -11,7 +11,7 @@ from datamodules.synthetic.disfa_world import write_disfa_dataset
 from zoo.cmmnet import CMMNet
 from zoo.cmmnet.au_estimator import AUEstimator, fit_au_estimator
 from zoo.cmmnet.evaluate import chamfer_px, evaluate_cmmnet, pairwise_mean
-from zoo.cmmnet.smile_classifier import SmileClassifier
+from zoo.cmmnet.smile_classifier import SmileClassifier, roc_auc
 
 
 def _curves(n: int, onset: int, cheek: float, rng: np.random.Generator) -> torch.Tensor:
@@ -37,6 +37,31 @@ def test_smile_classifier_separates_onset_and_cheek_raise():
         SmileClassifier().fit(posed, torch.zeros(20))
     with pytest.raises(ValueError, match="fit"):
         SmileClassifier().predict(posed)
+
+
+def test_roc_auc_matches_the_pairwise_count():
+    scores, labels = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.4]), torch.tensor([0, 0, 1, 1, 1])
+    # positives 0.35, 0.8, 0.4 against negatives 0.1, 0.4: wins 1 + 2 + (1 + tie 0.5) = 4.5 of 6
+    assert roc_auc(scores, labels) == pytest.approx(4.5 / 6)
+    assert roc_auc(torch.arange(4.0), torch.tensor([0, 0, 1, 1])) == 1.0
+    assert roc_auc(torch.zeros(4), torch.tensor([0, 1, 0, 1])) == 0.5
+    with pytest.raises(ValueError, match="both classes"):
+        roc_auc(torch.zeros(3), torch.ones(3))
+    with pytest.raises(ValueError, match="same length"):
+        roc_auc(torch.zeros(3), torch.tensor([0, 1]))
+
+
+def test_classifier_auc_survives_a_shift_that_breaks_its_accuracy():
+    """Weaker smiles of both classes (every curve halved) move every logit towards "spontaneous":
+    the posed ones are misclassified, but the classes keep their order."""
+    rng = np.random.default_rng(0)
+    posed, spont = _curves(20, 6, 0.5, rng), _curves(20, 20, 3.0, rng)
+    classifier = SmileClassifier().fit(torch.cat([posed, spont]), torch.tensor([0] * 20 + [1] * 20))
+    weak_posed, weak_spont = _curves(10, 6, 0.5, rng) * 0.4, _curves(10, 20, 3.0, rng) * 0.4
+    weak, labels = torch.cat([weak_posed, weak_spont]), torch.tensor([0] * 10 + [1] * 10)
+    assert classifier.accuracy(weak_posed, torch.zeros(10)) < 0.5
+    assert classifier.auc(weak, labels) > 0.9
+    assert classifier.auc(torch.cat([weak_posed, weak_posed]), labels) == pytest.approx(0.5)
 
 
 def test_au_estimator_learns_from_training_frames():
@@ -121,6 +146,7 @@ def test_evaluate_cranet_has_no_diversity(disfa):
     result = evaluate_cmmnet(cranet, disfa, k=2, seed=0)
     assert result["posed/diversity_video"] == 0.0 and result["spontaneous/diversity_au"] == 0.0
     assert "posed/diversity_landmarks_px" not in result and "posed/diversity_landmarks_px_real" not in result
+    assert 0 <= result["class_auc"] <= 1 and "class_auc_landmarks" not in result  # no landmark path
     with pytest.raises(ValueError, match="split"):
         evaluate_cmmnet(cranet, disfa, split="train")
 

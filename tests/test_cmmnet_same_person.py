@@ -116,6 +116,8 @@ def test_evaluate_reports_the_same_person_scale(nemo):
         assert result[f"{name}/au12_curve_distance_translated_real"] >= 0
         assert 0 <= result[f"{name}/classifier_accuracy_translated_real"] <= 1
     assert 0 <= result["classifier_accuracy_real_landmarks"] <= 1
+    for figure in ("class_auc", "classifier_auc_real", "class_auc_landmarks", "classifier_auc_real_landmarks"):
+        assert 0 <= result[figure] <= 1, figure
     for name in ("posed", "spontaneous"):  # k = 2 modes: one or two distinct variants
         assert 1 <= result[f"{name}/modes_matched_variants"] <= 2
 

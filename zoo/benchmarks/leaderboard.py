@@ -47,7 +47,7 @@ METRIC_DIRECTIONS: dict[str, bool] = {
     "FRC": True, "FRD": False, "S-MSE": True, "FRVar": True, "FRDvs": True, "TLCC": False,
     "Div_c": True, "Div_f": True,
     "ssim": True, "is": True, "delta_is": False, "au6_curve_distance": False, "au12_curve_distance": False,
-    "class_consistency": True, "diversity_video": True, "diversity_au": True, "diversity_landmarks_px": True,
+    "class_consistency": True, "class_auc": True, "diversity_video": True, "diversity_au": True, "diversity_landmarks_px": True,
     "lstm_overlap_mse": False, "lstm_nonoverlap_mse": False, "lstm_overlap_rollout_mse": False,
     "dictionary_mse": False, "dictionary_min_mse": False, "dictionary_diversity": True,
     "fid_world": False, "fid_world_dictionary": False, "fid": False, "fid_dictionary": False,
@@ -59,7 +59,8 @@ METRIC_DIRECTIONS: dict[str, bool] = {
 SUITE_COLUMNS: dict[str, tuple[str, ...]] = {
     "react": ("FRC", "FRD", "S-MSE", "FRVar", "FRDvs", "TLCC"),
     "smile": tuple(f"{c}/{m}" for c in ("posed", "spontaneous")
-                   for m in ("ssim", "au6_curve_distance", "class_consistency", "diversity_au", "is", "delta_is")),
+                   for m in ("ssim", "au6_curve_distance", "class_consistency", "diversity_au", "is", "delta_is"))
+    + ("class_auc",),
     "interview": ("lstm_overlap_mse", "lstm_nonoverlap_mse", "lstm_overlap_rollout_mse", "dictionary_jerk", "lstm_jerk",
                   "dictionary_diversity", "ssim", "fid_world", "fid_world_dictionary", "fid", "stage2_fid_world"),
 }
@@ -72,7 +73,8 @@ SUITE_INTROS = {
              "(the real listener, K times), *random* (uniform over each channel's training range), *mime* (the "
              "speaker's own face), *mean sequence* / *mean frame* (training-split means).",
     "smile": "`zoo.cmmnet.evaluate.evaluate_cmmnet` per class (posed / spontaneous): SSIM and Delta-IS (Table 1), "
-             "AU6 curve distance (Table 3), class consistency and diversity across the K modes. *ground truth*: "
+             "AU6 curve distance (Table 3), class consistency and diversity across the K modes, and class_auc (does the "
+             "requested label still rank the classifier's verdicts, whatever its threshold). *ground truth*: "
              "the real test smiles measured alone (the classifier's accuracy on them in the class-consistency "
              "column, their IS, their spread across sequences in diversity_au).",
     "interview": "`zoo.dyadgan.evaluate.evaluate_dyadgan`: C-LSTM MSE (Table 2), jerk and diversity of the z "

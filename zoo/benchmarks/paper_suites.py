@@ -40,6 +40,7 @@ REFERENCE_COLUMNS: dict[str, dict[str, dict[str, str]]] = {
         # perfect generator would be; their IS and their spread across sequences (diversity_au)
         "ground_truth": {
             **{f"{c}/class_consistency": f"{c}/classifier_accuracy_real" for c in _CLASSES},
+            "class_auc": "classifier_auc_real",
             **{f"{c}/is": f"{c}/is_real" for c in _CLASSES},
             **{f"{c}/diversity_au": f"{c}/diversity_au_real" for c in _CLASSES},
         },

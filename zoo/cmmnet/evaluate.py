@@ -74,7 +74,16 @@ the real neutral, 0.6 against their own first frame; real 0.66; docs/cmmnet.md).
   :class:`~zoo.cmmnet.smile_classifier.SmileClassifier` fitted on the training split's real
   sequences (estimated AU curves); every test neutral face is generated with *both* labels;
   ``classifier_accuracy_real``: its accuracy on the real test sequences of the class (and
-  overall), without which consistency means little.
+  overall), without which consistency means little;
+* ``class_auc`` (class-free): the ROC AUC of that classifier's "spontaneous" logit over all
+  generated videos against the label requested (0.5 = the label changes nothing the classifier
+  reads, 1 = every spontaneous request ranks above every posed one), next to
+  ``classifier_auc_real`` on the real test sequences; ``class_auc_landmarks`` /
+  ``classifier_auc_real_landmarks`` the same on the landmark path. Consistency needs the
+  generated curves on the right side of a threshold fitted to real smiles; the AUC asks only
+  whether the requested class can still be read from the output's ranking, so a generator whose
+  smiles are all too weak (every logit shifted towards "spontaneous") but still keeps the
+  classes apart scores high here and low in consistency (docs/cmmnet.md, session 8).
 
 Keys are ``"<class>/<figure>"`` plus class-free ones; the result is a ``dict[str, float]`` with a
 ``notes`` attribute (list of str) for what was left out and why.
@@ -96,7 +105,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from datamodules.smile import SMILE_CLASSES
 from zoo.cmmnet.au_estimator import fit_au_estimator
 from zoo.cmmnet.same_person import same_subject_groups, world_variant_sequences
-from zoo.cmmnet.smile_classifier import SmileClassifier
+from zoo.cmmnet.smile_classifier import SmileClassifier, roc_auc
 from zoo.common.eval_mode import evaluation_mode
 from zoo.metrics.realism import SSIM_KERNEL_SIZE, SSIM_SIGMA, delta_inception_score
 from zoo.metrics.smile import au_curve_distance
@@ -369,6 +378,8 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
     generated_au: dict[int, list[Tensor]] = defaultdict(list)
     consistency: dict[int, list[Tensor]] = defaultdict(list)
     consistency_landmarks: dict[int, list[Tensor]] = defaultdict(list)
+    # (the classifier's "spontaneous" logits, requested labels) of every generated sequence, for the AUCs
+    ranked: dict[str, list[tuple[Tensor, Tensor]]] = defaultdict(list)
     stats: dict[tuple[int, str], list[Tensor]] = defaultdict(list)
     frames_fake: dict[int, list[Tensor]] = defaultdict(list)
     for start in range(0, len(test["label"]), batch_size):
@@ -380,6 +391,7 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
             fake_flat = rearrange(fake, "b k t c h w -> (b k) t c h w")
             fake_au = estimator.sequences(fake_flat[:, 0], fake_flat)  # each video against its own first frame
             predicted = rearrange(classifier.predict(fake_au), "(b k) -> b k", k=k)
+            ranked["faces"].append((classifier(fake_au).detach(), repeat(requested.cpu(), "b -> (b k)", k=k)))
             for i, c in enumerate(requested.cpu().tolist()):
                 consistency[c].append((predicted[i] == c).float())
             if not cranet:
@@ -388,6 +400,7 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                 modes_flat = landmark_input(rearrange(modes, "b k t c h w -> (b k) t c h w"))
                 modes_au = landmark_estimator.sequences(modes_flat[:, 0], modes_flat)  # against its own first frame
                 predicted = rearrange(landmark_classifier.predict(modes_au), "(b k) -> b k", k=k)
+                ranked["landmarks"].append((landmark_classifier(modes_au).detach(), repeat(requested.cpu(), "b -> (b k)", k=k)))
                 modes_au = rearrange(modes_au, "(b k) t a -> b k t a", k=k)
                 for i, c in enumerate(requested.cpu().tolist()):
                     consistency_landmarks[c].append((predicted[i] == c).float())
@@ -413,6 +426,12 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                     frames_fake[c].append(_to_uint8(rearrange(fake[i], "k t c h w -> (k t) c h w")))
 
     labels = test["label"]
+    with torch.no_grad():
+        result["class_auc"] = roc_auc(*map(torch.cat, zip(*ranked["faces"])))
+        result["classifier_auc_real"] = classifier.auc(real_au, labels)
+        if not cranet:
+            result["class_auc_landmarks"] = roc_auc(*map(torch.cat, zip(*ranked["landmarks"])))
+            result["classifier_auc_real_landmarks"] = landmark_classifier.auc(real_au_landmarks, labels)
     for c, name in enumerate(SMILE_CLASSES):
         mine = labels == c
         if not mine.any():

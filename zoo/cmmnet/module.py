@@ -11,6 +11,10 @@ Losses (paper Sec. 3; sums in the paper, means here so weights do not depend on 
   Eq. 3, the mode discriminator cooperating with the K LSTMs (both minimise the push CE).
   ``best_of_k_weight`` > 0 adds a multiple-choice reconstruction term (off by default: not in
   the paper; see :meth:`CMMNet.best_of_k_reconstruction`).
+* ``recurrent_loss: latent`` (not the paper's; off by default): the conditional LSTM and the K
+  LSTMs regress the frozen VAE's encoder means of the real frames instead (squared error summed
+  over the embedding, mean over frames and sequences), and best-of-K picks the closest mode in
+  that space; see :meth:`CMMNet.latent_recurrent_losses`.
 * translation (phase ``translation``, Eq. 4-6, fed ground-truth landmark images):
   D: BCE(D([z_0, z_t]), 1) + BCE(D([z_0, G(y_t, z_0)]), 0) per patch; G: ``l1_weight`` x
   L1(G, z_t) + BCE(D([z_0, G]), 1) (non-saturating form of Eq. 6, as pix2pix).
@@ -64,6 +68,7 @@ __all__ = ["CMMNet", "PHASES", "VARIANTS", "pix2pix_adam"]
 VARIANTS = ("cmmnet", "cranet")
 PHASES = {"cmmnet": ("vae", "clstm", "multimode", "translation"), "cranet": ("vae", "clstm")}
 LABEL_NAMES = ("posed", "spontaneous")
+RECURRENT_LOSSES = ("pixels", "latent")
 
 
 def pix2pix_adam(params: Iterable) -> torch.optim.Optimizer:
@@ -112,6 +117,9 @@ class CMMNet(L.LightningModule):
         vae_frames: frames per sequence drawn at random for each VAE-phase step (None, default
             = all T, the paper's "set of landmark images"); fewer frames = cheaper steps, so more
             updates in the same time (frames of one smile are near duplicates).
+        recurrent_loss: ``pixels`` (default, the paper's Eq. 1: BCE of the decoded sequence, the VAE
+            fine-tuned) or ``latent``: the LSTMs regress the encoder means of the real frames on a
+            VAE frozen after its phase (:meth:`latent_recurrent_losses`); needs ``vae_weight: 0``.
         teacher_forcing: probability that a training step of the conditional LSTM reads the
             encoder's mean of the real previous frame instead of its own previous output (0,
             default = the paper's free-running LSTM; see :meth:`recurrent_losses`).
@@ -148,6 +156,7 @@ class CMMNet(L.LightningModule):
         landmark_pos_weight: float = 1.0,
         vae_frames: int | None = None,
         teacher_forcing: float = 0.0,
+        recurrent_loss: str = "pixels",
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -181,6 +190,13 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         if not landmark_pos_weight > 0:
             raise ValueError(f"landmark_pos_weight: expected > 0 (1 = plain BCE), got {landmark_pos_weight}")
+        if recurrent_loss not in RECURRENT_LOSSES:
+            raise ValueError(f"recurrent_loss: expected one of {RECURRENT_LOSSES}, got {recurrent_loss!r}")
+        if recurrent_loss == "latent" and variant == "cranet":
+            raise ValueError("recurrent_loss: CRA-Net's discriminator needs decoded frames; use 'pixels'")
+        if recurrent_loss == "latent" and vae_weight != 0:
+            raise ValueError(f"vae_weight: recurrent_loss 'latent' trains the LSTMs on the VAE frozen after its "
+                             f"phase; set vae_weight: 0 (got {vae_weight})")
         if variant == "cranet" and translator_neutral_landmarks:
             raise ValueError("translator_neutral_landmarks: CRA-Net has no translator; leave it off")
         if variant == "cranet" and landmark_pos_weight != 1.0:
@@ -290,6 +306,8 @@ class CMMNet(L.LightningModule):
         return (3 if self.is_cranet else 1, 64, 64)
 
     def recurrent_losses(self, targets: torch.Tensor, label: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        if self.hparams.recurrent_loss == "latent":
+            return self.latent_recurrent_losses(targets, label, phase)
         steps = targets.shape[1]
         teacher = None
         if self.training and self.hparams.teacher_forcing > 0 and steps > 1:
@@ -319,6 +337,51 @@ class CMMNet(L.LightningModule):
         losses["_logits"] = logits
         return losses
 
+    def latent_recurrent_losses(self, targets: torch.Tensor, label: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        """``recurrent_loss: latent``: the recurrent phases in the VAE's embedding space.
+
+        The frozen encoder (eval mode, no gradient) gives the means of the real frames e_0..e_T-1;
+        the conditional LSTM starts from h_0 = e_0 and its h_t regress e_t (``sequence_latent``:
+        squared error summed over the embedding, mean over frames and sequences). In the multimode
+        phase the pull and push are the paper's, and best-of-K (``best_of_k_weight``) picks the mode
+        closest to e_1..e_T in the same space. Not the paper's Eq. 1 (BCE of decoded frames, VAE
+        fine-tuned): a VAE trained first, then a recurrent model on its frozen latents, is World
+        Models' recipe (Ha & Schmidhuber 2018, "V" then "M"). Why here (docs/cmmnet.md, session 8):
+        a step needs no decoding, so the LSTMs get ~5x the steps in the same time, and fine-tuning
+        the VAE through the sequence BCE was measured to cost it the posed smiles' amplitude."""
+        if self.is_cranet:
+            raise ValueError("latent_recurrent_losses: CRA-Net decodes faces; it has no latent targets")
+        with torch.no_grad(), evaluation_mode(self.encoder):
+            goal = self.encoder(rearrange(targets, "b t c h w -> (b t) c h w"))[0]
+        goal = rearrange(goal, "(b t) d -> b t d", b=targets.shape[0])
+        teacher = goal[:, :-1] if self.training and self.hparams.teacher_forcing > 0 else None
+        h = self.clstm(goal[:, 0], label, goal.shape[1], teacher, self.hparams.teacher_forcing)
+        losses = {"sequence_latent": self.latent_error(h, goal).mean()}
+        if phase == "multimode":
+            modes = self.modes(h)
+            losses["pull"] = pull_loss(h, modes)
+            if self.hparams.best_of_k_weight > 0:
+                error = self.latent_error(modes, repeat(goal, "b t d -> b k t d", k=modes.shape[1]))
+                losses["best_of_k"], winners = self.best_of_k(error)
+                losses["best_of_k_top_share"] = (torch.bincount(winners, minlength=modes.shape[1]).max()
+                                                  / winners.numel()).float()
+            losses["push"] = push_loss(self.modes.mode_logits(modes))
+        return losses
+
+    @staticmethod
+    def latent_error(h: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Squared error summed over the embedding, mean over frames: (..., T, D) -> (...)."""
+        return (h - goal).pow(2).sum(dim=-1).mean(dim=-1)
+
+    def best_of_k(self, error: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Multiple-choice loss of per-mode errors (B, K): the closest mode's error (relaxed by
+        ``best_of_k_epsilon``), mean over sequences; and the winners (B,)."""
+        winners = error.detach().argmin(dim=1)
+        eps, k = self.hparams.best_of_k_epsilon, error.shape[1]
+        best = F.one_hot(winners, k).to(error.dtype)
+        weights = best * (1.0 - eps) + (1.0 - best) * (eps / max(k - 1, 1))
+        return (weights * error).sum(dim=1).mean(), winners
+
     def best_of_k_reconstruction(self, modes: torch.Tensor, targets: torch.Tensor,
                                  return_winners: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Multiple-choice learning (Guzman-Rivera et al., NIPS 2012): each real sequence is
@@ -336,18 +399,17 @@ class CMMNet(L.LightningModule):
         logits = self.decode(modes)  # (B, K, T, C, S, S)
         target = repeat(targets, "b t c h w -> b k t c h w", k=modes.shape[1])
         error = self.pixel_error(logits, target).flatten(3).sum(-1).mean(-1)  # (B, K)
-        winners = error.detach().argmin(dim=1)
-        eps, k = self.hparams.best_of_k_epsilon, modes.shape[1]
-        best = F.one_hot(winners, k).to(error.dtype)
-        weights = best * (1.0 - eps) + (1.0 - best) * (eps / max(k - 1, 1))
-        loss = (weights * error).sum(dim=1).mean()
+        loss, winners = self.best_of_k(error)
         return (loss, winners) if return_winners else loss
 
     def weighted(self, losses: dict[str, torch.Tensor], phase: str) -> torch.Tensor:
         hp = self.hparams
         if phase == "vae":
             return losses["vae_reconstruction"] + hp.kl_weight * losses["vae_kl"]
-        total = losses["sequence_reconstruction"] + hp.kl_weight * losses["h0_kl"]
+        if "sequence_latent" in losses:  # recurrent_loss: latent (the VAE is frozen, no KL of h_0)
+            total = losses["sequence_latent"]
+        else:
+            total = losses["sequence_reconstruction"] + hp.kl_weight * losses["h0_kl"]
         if "vae_reconstruction" in losses:
             total = total + hp.vae_weight * (losses["vae_reconstruction"] + hp.kl_weight * losses["vae_kl"])
         if phase == "multimode":
@@ -466,7 +528,7 @@ class CMMNet(L.LightningModule):
         losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
         if phase != "vae":
             recurrent = self.recurrent_losses(targets, label, phase)
-            recurrent.pop("_logits")
+            recurrent.pop("_logits", None)
             losses.update(recurrent)
         logs = dict(losses, loss=self.weighted(losses, phase))
         if not self.is_cranet:

@@ -23,7 +23,20 @@ from torch import Tensor, nn
 
 from zoo.metrics.smile import AU_CURVE_WINDOW, smooth_au_curve
 
-__all__ = ["SmileClassifier"]
+__all__ = ["SmileClassifier", "roc_auc"]
+
+
+def roc_auc(scores: Tensor, labels: Tensor) -> float:
+    """Area under the ROC curve of ``scores`` (N,) for ``labels`` (N,) in {0, 1} (1 = positive):
+    P(score of a positive > score of a negative), ties counting one half (Mann-Whitney U / (n1 n0))."""
+    scores, labels = torch.as_tensor(scores).double().flatten(), torch.as_tensor(labels).long().flatten()
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores, labels: expected the same length, got {tuple(scores.shape)} and {tuple(labels.shape)}")
+    positive, negative = scores[labels == 1], scores[labels == 0]
+    if len(positive) == 0 or len(negative) == 0 or len(positive) + len(negative) != len(labels):
+        raise ValueError(f"labels: expected both classes 0 and 1 and nothing else, got {labels.unique().tolist()}")
+    above = (positive[:, None] > negative[None]).double().sum() + 0.5 * (positive[:, None] == negative[None]).double().sum()
+    return float(above / (len(positive) * len(negative)))
 
 
 class SmileClassifier(nn.Module):
@@ -97,6 +110,15 @@ class SmileClassifier(nn.Module):
         if not self.fitted:
             raise ValueError("SmileClassifier: call fit(...) on real training sequences first")
         return (self(curves) > 0).long()
+
+    @torch.no_grad()
+    def auc(self, curves: Tensor, labels: Tensor) -> float:
+        """ROC AUC of the "spontaneous" logit for ``labels``: how well the classifier *ranks* the
+        two classes, whatever its threshold (a generator whose smiles are all weaker than real
+        ones can shift every logit one way and still keep the classes apart)."""
+        if not self.fitted:
+            raise ValueError("SmileClassifier: call fit(...) on real training sequences first")
+        return roc_auc(self(curves), labels)
 
     def accuracy(self, curves: Tensor, labels: Tensor) -> float:
         """Fraction of sequences classified as ``labels``."""
