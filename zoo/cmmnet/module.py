@@ -341,13 +341,14 @@ class CMMNet(L.LightningModule):
         """``recurrent_loss: latent``: the recurrent phases in the VAE's embedding space.
 
         The frozen encoder (eval mode, no gradient) gives the means of the real frames e_0..e_T-1;
-        the conditional LSTM starts from h_0 = e_0 and its h_t regress e_t (``sequence_latent``:
+        the conditional LSTM starts from h_0 = e_0 and its T outputs regress e_0..e_T-1, frame for
+        frame as the pixel path's decoded outputs reproduce frames 0..T-1 (``sequence_latent``:
         squared error summed over the embedding, mean over frames and sequences). In the multimode
         phase the pull and push are the paper's, and best-of-K (``best_of_k_weight``) picks the mode
-        closest to e_1..e_T in the same space. Not the paper's Eq. 1 (BCE of decoded frames, VAE
+        closest to the real sequence in the same space. Not the paper's Eq. 1 (BCE of decoded frames, VAE
         fine-tuned): a VAE trained first, then a recurrent model on its frozen latents, is World
         Models' recipe (Ha & Schmidhuber 2018, "V" then "M"). Why here (docs/cmmnet.md, session 8):
-        a step needs no decoding, so the LSTMs get ~5x the steps in the same time, and fine-tuning
+        a step needs no decoding (~6x faster at demo size, benchmarks/cmmnet_step.py), and fine-tuning
         the VAE through the sequence BCE was measured to cost it the posed smiles' amplitude."""
         if self.is_cranet:
             raise ValueError("latent_recurrent_losses: CRA-Net decodes faces; it has no latent targets")
