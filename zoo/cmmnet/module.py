@@ -326,14 +326,8 @@ class CMMNet(L.LightningModule):
             vae = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
             losses.update(vae)
         if phase == "multimode":
-            modes = self.modes(h)
-            losses["pull"] = pull_loss(h, modes)
-            if self.hparams.best_of_k_weight > 0:
-                losses["best_of_k"], winners = self.best_of_k_reconstruction(modes, targets, return_winners=True)
-                # share of the batch won by the most frequent mode: 1 = winner-take-all collapse (logged only)
-                losses["best_of_k_top_share"] = (torch.bincount(winners, minlength=modes.shape[1]).max()
-                                                  / winners.numel()).float()
-            losses["push"] = push_loss(self.modes.mode_logits(modes))
+            losses.update(self.multimode_losses(
+                h, lambda modes: self.best_of_k_reconstruction(modes, targets, return_winners=True)))
         losses["_logits"] = logits
         return losses
 
@@ -359,14 +353,23 @@ class CMMNet(L.LightningModule):
         h = self.clstm(goal[:, 0], label, goal.shape[1], teacher, self.hparams.teacher_forcing)
         losses = {"sequence_latent": self.latent_error(h, goal).mean()}
         if phase == "multimode":
-            modes = self.modes(h)
-            losses["pull"] = pull_loss(h, modes)
-            if self.hparams.best_of_k_weight > 0:
-                error = self.latent_error(modes, repeat(goal, "b t d -> b k t d", k=modes.shape[1]))
-                losses["best_of_k"], winners = self.best_of_k(error)
-                losses["best_of_k_top_share"] = (torch.bincount(winners, minlength=modes.shape[1]).max()
-                                                  / winners.numel()).float()
-            losses["push"] = push_loss(self.modes.mode_logits(modes))
+            def closest_in_latent_space(modes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return self.best_of_k(self.latent_error(modes, repeat(goal, "b t d -> b k t d", k=modes.shape[1])))
+
+            losses.update(self.multimode_losses(h, closest_in_latent_space))
+        return losses
+
+    def multimode_losses(self, h: torch.Tensor, best_of_k) -> dict[str, torch.Tensor]:
+        """The K LSTMs over the conditional LSTM's h (B, T, D): pull (Eq. 2), push (Eq. 3) and, with
+        ``best_of_k_weight`` > 0, ``best_of_k(modes) -> (loss, winners (B,))`` of the recurrent loss's space."""
+        modes = self.modes(h)
+        losses = {"pull": pull_loss(h, modes)}
+        if self.hparams.best_of_k_weight > 0:
+            losses["best_of_k"], winners = best_of_k(modes)
+            # share of the batch won by the most frequent mode: 1 = winner-take-all collapse (logged only)
+            losses["best_of_k_top_share"] = (torch.bincount(winners, minlength=modes.shape[1]).max()
+                                              / winners.numel()).float()
+        losses["push"] = push_loss(self.modes.mode_logits(modes))
         return losses
 
     @staticmethod
