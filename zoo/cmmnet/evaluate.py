@@ -426,12 +426,11 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                     frames_fake[c].append(_to_uint8(rearrange(fake[i], "k t c h w -> (k t) c h w")))
 
     labels = test["label"]
-    with torch.no_grad():
-        result["class_auc"] = roc_auc(*map(torch.cat, zip(*ranked["faces"])))
-        result["classifier_auc_real"] = classifier.auc(real_au, labels)
-        if not cranet:
-            result["class_auc_landmarks"] = roc_auc(*map(torch.cat, zip(*ranked["landmarks"])))
-            result["classifier_auc_real_landmarks"] = landmark_classifier.auc(real_au_landmarks, labels)
+    result["class_auc"] = roc_auc(*map(torch.cat, zip(*ranked["faces"])))
+    result["classifier_auc_real"] = classifier.auc(real_au, labels)
+    if not cranet:
+        result["class_auc_landmarks"] = roc_auc(*map(torch.cat, zip(*ranked["landmarks"])))
+        result["classifier_auc_real_landmarks"] = landmark_classifier.auc(real_au_landmarks, labels)
     for c, name in enumerate(SMILE_CLASSES):
         mine = labels == c
         if not mine.any():

@@ -344,8 +344,6 @@ class CMMNet(L.LightningModule):
         Models' recipe (Ha & Schmidhuber 2018, "V" then "M"). Why here (docs/cmmnet.md, session 8):
         a step needs no decoding (~6x faster at demo size, benchmarks/cmmnet_step.py), and fine-tuning
         the VAE through the sequence BCE was measured to cost it the posed smiles' amplitude."""
-        if self.is_cranet:
-            raise ValueError("latent_recurrent_losses: CRA-Net decodes faces; it has no latent targets")
         with torch.no_grad(), evaluation_mode(self.encoder):
             goal = self.encoder(rearrange(targets, "b t c h w -> (b t) c h w"))[0]
         goal = rearrange(goal, "(b t) d -> b t d", b=targets.shape[0])
