@@ -352,6 +352,15 @@ def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
     assert not torch.allclose(model.translate(frames, neutral, marks), model.translate(frames, neutral, 1 - marks))
     with pytest.raises(ValueError, match="neutral_landmark_image"):
         model.translate(frames, neutral, marks[:1])
+    with pytest.raises(ValueError, match="neutral_landmark_image"):
+        model.translate(frames, neutral, None)  # the option on: the image is required
+    paper = small().eval()  # the option off: the image is not read, and generation does not build it
+    assert torch.equal(paper.translate(frames, neutral, None), paper.translate(frames, neutral, marks))
+    handed = []
+    paper_translate = paper.translate
+    monkeypatch.setattr(paper, "translate", lambda m, z, first: handed.append(first) or paper_translate(m, z, first))
+    paper.generate(neutral, 0, 1, marks, num_frames=2)
+    assert handed == [None]
     # generation passes the neutral face's landmark image to every frame of every mode
     seen = []
     original = model.translate

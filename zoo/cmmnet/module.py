@@ -448,13 +448,15 @@ class CMMNet(L.LightningModule):
         return z0, flat(frames), flat(landmarks), repeat(first, "b c h w -> (b t) c h w", t=steps)
 
     def translate(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
-                  neutral_landmark_image: torch.Tensor) -> torch.Tensor:
+                  neutral_landmark_image: torch.Tensor | None) -> torch.Tensor:
         """The translator: landmark images (N, 1, S, S) and neutral faces (N, 3, S, S) -> faces (N, 3, S, S);
-        ``neutral_landmark_image`` (N, 1, S, S) is read only with ``translator_neutral_landmarks``."""
+        ``neutral_landmark_image`` (N, 1, S, S) is read only with ``translator_neutral_landmarks``
+        (callers may pass None without it)."""
         if self.hparams.translator_neutral_landmarks:
-            if neutral_landmark_image.shape != landmark_images.shape:
+            if neutral_landmark_image is None or neutral_landmark_image.shape != landmark_images.shape:
+                got = None if neutral_landmark_image is None else tuple(neutral_landmark_image.shape)
                 raise ValueError(f"neutral_landmark_image: expected {tuple(landmark_images.shape)} like the landmark "
-                                 f"images, got {tuple(neutral_landmark_image.shape)}")
+                                 f"images, got {got}")
             landmark_images = torch.cat([landmark_images, neutral_landmark_image.to(landmark_images.dtype)], dim=1)
         return self.translator(landmark_images, neutral)
 
@@ -620,7 +622,9 @@ class CMMNet(L.LightningModule):
                 sequences = torch.cat([conditional[:, None], sequences], dim=1)
             kk = sequences.shape[1]
             z0 = repeat(neutral_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
-            first = repeat(neutral_landmark_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
+            # the neutral landmark image per generated frame, only for a translator that reads it
+            first = (repeat(neutral_landmark_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
+                     if self.hparams.translator_neutral_landmarks else None)
             faces = self.translate(rearrange(sequences, "b k t c h w -> (b k t) c h w"), z0, first)
         return rearrange(faces, "(b k t) c h w -> b k t c h w", b=batch, k=kk).contiguous()
 
