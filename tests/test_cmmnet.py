@@ -315,6 +315,28 @@ def test_teacher_forcing_feeds_real_embeddings():
         lstm(h0, label, T, teacher, 1.5)
 
 
+def test_class_trajectory_adds_a_learned_offset_per_class_and_frame():
+    torch.manual_seed(0)
+    lstm = ConditionalLSTM(latent_dim=8, num_classes=2, label_dim=4, hidden_size=16, trajectory_frames=3)
+    h0, label = torch.randn(2, 8), torch.tensor([0, 1])
+    assert torch.equal(lstm(h0, label, 5), h0[:, None].expand(-1, 5, -1))  # zero at start: h_t = h_0
+    with torch.no_grad():
+        lstm.trajectory.normal_()
+    h = lstm(h0, label, 5)  # zero output layer: h_t = h_0 + a_label(t), the last frame held after 3
+    expected = h0[:, None] + lstm.trajectory[label][:, [0, 1, 2, 2, 2]]
+    assert torch.allclose(h, expected, atol=1e-6)
+    # the trajectory of a class that is not in the batch gets no gradient
+    torch.nn.init.normal_(lstm.out.weight)
+    lstm(h0, torch.tensor([0, 0]), 5).square().sum().backward()
+    assert lstm.trajectory.grad[0].abs().sum() > 0 and lstm.trajectory.grad[1].abs().sum() == 0
+    with pytest.raises(ValueError, match="trajectory_frames"):
+        ConditionalLSTM(8, trajectory_frames=-1)
+    with pytest.raises(ValueError, match="class_trajectory_frames"):
+        small(class_trajectory_frames=-2)
+    assert "clstm.trajectory" in small(class_trajectory_frames=T).state_dict()
+    assert "clstm.trajectory" not in small().state_dict()  # off by default: published weights load as before
+
+
 def repeat_context(context: torch.Tensor, steps: int) -> torch.Tensor:
     return context[:, None].expand(-1, steps, -1)
 

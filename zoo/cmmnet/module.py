@@ -120,6 +120,9 @@ class CMMNet(L.LightningModule):
         recurrent_loss: ``pixels`` (default, the paper's Eq. 1: BCE of the decoded sequence, the VAE
             fine-tuned) or ``latent``: the LSTMs regress the encoder means of the real frames on a
             VAE frozen after its phase (:meth:`latent_recurrent_losses`); needs ``vae_weight: 0``.
+        class_trajectory_frames: > 0 gives the conditional LSTM a learned offset trajectory per class
+            over that many frames (the datamodule's T; 0, default = the label among the LSTM's
+            inputs only); see :class:`zoo.cmmnet.nets.ConditionalLSTM`. Not in the paper.
         teacher_forcing: probability that a training step of the conditional LSTM reads the
             encoder's mean of the real previous frame instead of its own previous output (0,
             default = the paper's free-running LSTM; see :meth:`recurrent_losses`).
@@ -157,6 +160,7 @@ class CMMNet(L.LightningModule):
         vae_frames: int | None = None,
         teacher_forcing: float = 0.0,
         recurrent_loss: str = "pixels",
+        class_trajectory_frames: int = 0,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -190,6 +194,8 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         if not landmark_pos_weight > 0:
             raise ValueError(f"landmark_pos_weight: expected > 0 (1 = plain BCE), got {landmark_pos_weight}")
+        if class_trajectory_frames < 0:
+            raise ValueError(f"class_trajectory_frames: expected >= 0 (0 = off), got {class_trajectory_frames}")
         if recurrent_loss not in RECURRENT_LOSSES:
             raise ValueError(f"recurrent_loss: expected one of {RECURRENT_LOSSES}, got {recurrent_loss!r}")
         if recurrent_loss == "latent" and variant == "cranet":
@@ -210,7 +216,8 @@ class CMMNet(L.LightningModule):
         channels = 1 if variant == "cmmnet" else 3
         self.encoder = ConvEncoder(channels, latent_dim, base_channels)
         self.decoder = ConvDecoder(channels, latent_dim, base_channels)
-        self.clstm = ConditionalLSTM(latent_dim, num_classes, label_dim, lstm_hidden, lstm_layers)
+        self.clstm = ConditionalLSTM(latent_dim, num_classes, label_dim, lstm_hidden, lstm_layers,
+                                     trajectory_frames=class_trajectory_frames)
         self.discriminator = PatchDiscriminator(discriminator_channels)
         if variant == "cmmnet":
             self.modes = MultiModeLSTM(num_modes, latent_dim, lstm_hidden)
