@@ -391,7 +391,8 @@ def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
     assert torch.equal(seen[0], marks.repeat_interleave(2 * 3, dim=0))
     # training: frame 0 of each sequence's landmarks, for each drawn frame
     model = small(translator_neutral_landmarks=True, phases=["translation"], phase_epochs=[1], translation_frames=2)
-    _, _, landmarks, first = model.train()._pairs(data.video[:, 0], data.video, data.marks)
+    _, _, landmarks, first, no_au = model.train()._pairs(data.video[:, 0], data.video, data.marks)
+    assert no_au is None
     assert landmarks.shape == first.shape == (4, 1, 64, 64)
     assert torch.equal(first, data.marks[:, 0].repeat_interleave(2, dim=0))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -401,6 +402,65 @@ def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
     assert _changed(before, model) == {"translator", "discriminator"}
     with pytest.raises(ValueError, match="translator_neutral_landmarks"):
         small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], translator_neutral_landmarks=True)
+
+
+class SequencesWithAU(Sequences):
+    """AU6 = the frame index, AU12 = 10 x it: a drawn frame's intensities name the frame."""
+
+    def __getitem__(self, i: int) -> dict:
+        steps = torch.arange(T, dtype=torch.float32)
+        return dict(super().__getitem__(i), au=torch.stack([steps, 10 * steps], dim=-1))
+
+
+def test_translator_au_weight_trains_an_au_head_and_a_generator_term(tmp_path):
+    torch.manual_seed(0)
+    paper = small().state_dict()
+    assert not any("au_head" in k for k in paper)  # off by default: the paper's D, same keys
+    torch.manual_seed(0)
+    with_head = small(translator_au_weight=1.0).state_dict()
+    # the head does not shift the random stream: every other weight is initialised as without it
+    assert set(with_head) - set(paper) == {"discriminator.au_head.weight", "discriminator.au_head.bias"}
+    assert all(torch.equal(paper[k], with_head[k]) for k in paper)
+    after = []
+    for kw in ({}, {"translator_au_weight": 1.0}):
+        torch.manual_seed(0)
+        small(**kw)
+        after.append(torch.rand(3))
+    assert torch.equal(*after)  # nor what is drawn after the model (the data order)
+    with pytest.raises(RuntimeError, match="no AU head"):
+        small().discriminator.patches_and_aus(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    model = small(translator_au_weight=2.0, phases=["translation"], phase_epochs=[1], translation_frames=2)
+    pair = torch.rand(3, 3, 64, 64), torch.rand(3, 3, 64, 64)
+    patches, aus = model.discriminator.eval().patches_and_aus(*pair)
+    assert patches.shape == (3, 1, 6, 6) and aus.shape == (3, 2)
+    assert torch.equal(patches, model.discriminator(*pair))  # one pass gives the usual patch logits too
+    # the drawn frames' intensities travel with them
+    data = SequencesWithAU(2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("video", "landmark_images", "au")}
+    _, real, _, _, au = model.train()._pairs(batch["video"][:, 0], batch["video"], batch["landmark_images"], batch["au"])
+    assert au.shape == (4, 2) and torch.equal(au[:, 1], 10 * au[:, 0])
+    frame = au[:, 0].long()
+    assert torch.equal(real, batch["video"][torch.arange(2).repeat_interleave(2), frame])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer.fit(model, DataLoader(SequencesWithAU(), batch_size=2))  # one batch: D step, G step
+    assert _changed(before, model) == {"translator", "discriminator"}
+    # only D's loss reaches the AU head (its patch logits do not depend on it)
+    assert not torch.equal(before["discriminator.au_head.weight"], model.discriminator.au_head.weight)
+    logged = trainer.callback_metrics
+    assert logged["train/discriminator_au"] > 0 and logged["train/translation_au"] > 0
+    expected = 100 * logged["train/translation_l1"] + logged["train/generator_adversarial"] + 2.0 * logged["train/translation_au"]
+    assert torch.isclose(logged["train/loss"], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"batch\['au'\]"):  # the option needs AU labels
+        trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+        trainer.fit(small(translator_au_weight=1.0, phases=["translation"], phase_epochs=[1]),
+                    DataLoader(Sequences(), batch_size=2))
+    with pytest.raises(ValueError, match="translator_au_weight"):
+        small(translator_au_weight=-1.0)
+    with pytest.raises(ValueError, match="translator_au_weight"):
+        small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], translator_au_weight=1.0)
 
 
 def test_latent_recurrent_losses_hand_computed():

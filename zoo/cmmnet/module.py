@@ -18,6 +18,9 @@ Losses (paper Sec. 3; sums in the paper, means here so weights do not depend on 
 * translation (phase ``translation``, Eq. 4-6, fed ground-truth landmark images):
   D: BCE(D([z_0, z_t]), 1) + BCE(D([z_0, G(y_t, z_0)]), 0) per patch; G: ``l1_weight`` x
   L1(G, z_t) + BCE(D([z_0, G]), 1) (non-saturating form of Eq. 6, as pix2pix).
+  ``translator_au_weight`` > 0 (not the paper's; off by default) adds GANimation's AU terms: D
+  also regresses the real frame's AU6/AU12 (squared error) and G is penalised by D's reading of
+  its face against the same intensities (``CMMNet._adversarial_step``).
 
 ``variant: cranet`` is the paper's CRA-Net baseline (Sec. 4.1): the same encoder / conditional
 LSTM / decoder on face images (L1 reconstruction, tanh output), with the pair discriminator on
@@ -69,6 +72,7 @@ VARIANTS = ("cmmnet", "cranet")
 PHASES = {"cmmnet": ("vae", "clstm", "multimode", "translation"), "cranet": ("vae", "clstm")}
 LABEL_NAMES = ("posed", "spontaneous")
 RECURRENT_LOSSES = ("pixels", "latent")
+SMILE_AUS = ("AU6", "AU12")  # batch["au"]'s columns in both smile DataModules
 
 
 def pix2pix_adam(params: Iterable) -> torch.optim.Optimizer:
@@ -126,6 +130,11 @@ class CMMNet(L.LightningModule):
         teacher_forcing: probability that a training step of the conditional LSTM reads the
             encoder's mean of the real previous frame instead of its own previous output (0,
             default = the paper's free-running LSTM; see :meth:`recurrent_losses`).
+        translator_au_weight: > 0 adds an AU-intensity head to D and an AU term to G's loss in the
+            translation phase (0, default = the paper's L1 + PatchGAN). GANimation's expression loss
+            (Pumarola et al., ECCV 2018, Eq. 4 and the D_y head): the L1 regression to the mean
+            face draws smiles weaker than the landmarks ask (docs/cmmnet.md, session 10). Needs
+            ``batch["au"]`` (B, T, 2), the AU6/AU12 intensities both smile DataModules provide.
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -161,6 +170,7 @@ class CMMNet(L.LightningModule):
         teacher_forcing: float = 0.0,
         recurrent_loss: str = "pixels",
         class_trajectory_frames: int = 0,
+        translator_au_weight: float = 0.0,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -179,7 +189,8 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"phase_epochs: expected {len(phases)} positive epoch counts (one per phase), got {phase_epochs}")
         for name, value in dict(kl_weight=kl_weight, vae_weight=vae_weight, pull_weight=pull_weight,
                                 push_weight=push_weight, l1_weight=l1_weight,
-                                adversarial_weight=adversarial_weight, best_of_k_weight=best_of_k_weight).items():
+                                adversarial_weight=adversarial_weight, best_of_k_weight=best_of_k_weight,
+                                translator_au_weight=translator_au_weight).items():
             if value < 0:
                 raise ValueError(f"{name}: expected >= 0, got {value}")
         if translation_frames is not None and translation_frames < 1:
@@ -205,6 +216,8 @@ class CMMNet(L.LightningModule):
                              f"phase; set vae_weight: 0 (got {vae_weight})")
         if variant == "cranet" and translator_neutral_landmarks:
             raise ValueError("translator_neutral_landmarks: CRA-Net has no translator; leave it off")
+        if variant == "cranet" and translator_au_weight:
+            raise ValueError("translator_au_weight: CRA-Net has no translator; leave it at 0")
         if variant == "cranet" and landmark_pos_weight != 1.0:
             raise ValueError("landmark_pos_weight: CRA-Net reconstructs faces with L1, it has no landmark BCE; leave it at 1")
         self.save_hyperparameters(ignore=["optimizer", "optimizer_g", "optimizer_d"])
@@ -218,7 +231,9 @@ class CMMNet(L.LightningModule):
         self.decoder = ConvDecoder(channels, latent_dim, base_channels)
         self.clstm = ConditionalLSTM(latent_dim, num_classes, label_dim, lstm_hidden, lstm_layers,
                                      trajectory_frames=class_trajectory_frames)
-        self.discriminator = PatchDiscriminator(discriminator_channels)
+        # the AU head only when asked for: published weights without it still load strictly
+        self.discriminator = PatchDiscriminator(discriminator_channels,
+                                                num_aus=len(SMILE_AUS) if translator_au_weight else 0)
         if variant == "cmmnet":
             self.modes = MultiModeLSTM(num_modes, latent_dim, lstm_hidden)
             self.translator = UNetTranslator(translator_channels, skip_connections,
@@ -437,22 +452,23 @@ class CMMNet(L.LightningModule):
         """``k`` distinct frame indices per sequence of ``x`` (B, T, ...), drawn uniformly -> (B, k)."""
         return torch.stack([torch.randperm(x.shape[1], device=x.device)[:k] for _ in range(x.shape[0])])
 
-    def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None):
+    def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None,
+               au: torch.Tensor | None = None):
         """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset.
-        Returns (neutral faces, frames, landmarks, the landmarks' frame 0), each (B T', ...)."""
+        Returns (neutral faces, frames, landmarks, the landmarks' frame 0, AU intensities (B T', A)),
+        each (B T', ...); the last three are None when ``landmarks`` / ``au`` are."""
         steps = frames.shape[1]
         first = landmarks[:, 0] if landmarks is not None else None
         k = self.hparams.translation_frames
         if self.training and k is not None and k < steps:
             chosen = self.draw_frames(frames, k)
-            frames = self.random_frames(frames, chosen)
-            landmarks = self.random_frames(landmarks, chosen) if landmarks is not None else None
+            frames, landmarks, au = (self.random_frames(x, chosen) if x is not None else None
+                                     for x in (frames, landmarks, au))
             steps = k
-        flat = lambda x: rearrange(x, "b t c h w -> (b t) c h w")  # noqa: E731
+        flat = lambda x: rearrange(x, "b t ... -> (b t) ...") if x is not None else None  # noqa: E731
         z0 = repeat(neutral, "b c h w -> (b t) c h w", t=steps)
-        if landmarks is None:
-            return z0, flat(frames), None, None
-        return z0, flat(frames), flat(landmarks), repeat(first, "b c h w -> (b t) c h w", t=steps)
+        first = repeat(first, "b c h w -> (b t) c h w", t=steps) if first is not None else None
+        return z0, flat(frames), flat(landmarks), first, flat(au)
 
     def translate(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
                   neutral_landmark_image: torch.Tensor | None) -> torch.Tensor:
@@ -481,9 +497,10 @@ class CMMNet(L.LightningModule):
         self._apply_phase_lr(opt_main)
         logs: dict[str, torch.Tensor] = {}
         if phase == "translation":
-            z0, real, landmarks, first = self._pairs(neutral, frames, targets)
+            au = self._smile_aus(batch) if self.hparams.translator_au_weight else None
+            z0, real, landmarks, first, au = self._pairs(neutral, frames, targets, au)
             fake = self.translate(landmarks, z0, first)
-            logs.update(self._adversarial_step(z0, real, fake, optimizers[1], opt_d, reconstruction="l1"))
+            logs.update(self._adversarial_step(z0, real, fake, optimizers[1], opt_d, au))
         else:
             if phase == "vae":
                 k = self.hparams.vae_frames
@@ -497,7 +514,7 @@ class CMMNet(L.LightningModule):
             loss = self.weighted(losses, phase)
             if self.is_cranet and phase == "clstm" and self.hparams.adversarial_weight > 0:
                 # CRA-Net: a discriminator "on top of the generated images" (Sec. 4.1)
-                z0, real, fake, _ = self._pairs(neutral, frames, torch.tanh(logits))
+                z0, real, fake, _, _ = self._pairs(neutral, frames, torch.tanh(logits))
                 self._discriminator_step(z0, real, fake, opt_d, logs)
                 loss = loss + self.hparams.adversarial_weight * self.gan_loss(self.discriminator(z0, fake), True)
             opt_main.zero_grad(set_to_none=True)
@@ -509,27 +526,52 @@ class CMMNet(L.LightningModule):
         self.log("train/phase", float(self.phase_index), on_step=True, on_epoch=False,
                  batch_size=targets.shape[0])
 
-    def _discriminator_step(self, z0, real, fake, opt_d, logs: dict) -> None:
+    def _smile_aus(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """``batch["au"]`` checked: (B, T, 2) AU6/AU12 intensities, for ``translator_au_weight``."""
+        au, video = batch.get("au"), batch["video"]
+        want = (*video.shape[:2], len(SMILE_AUS))
+        if not isinstance(au, torch.Tensor) or tuple(au.shape) != want:
+            got = tuple(au.shape) if isinstance(au, torch.Tensor) else au
+            raise ValueError(f"batch['au']: translator_au_weight needs the {'/'.join(SMILE_AUS)} intensities "
+                             f"{want} (NEMODataModule / DISFADataModule batches), got {got}")
+        return au.to(video.dtype)
+
+    def _discriminator_step(self, z0, real, fake, opt_d, logs: dict, au: torch.Tensor | None = None) -> None:
         with self.toggled_optimizer(opt_d):
-            d_loss = 0.5 * (self.gan_loss(self.discriminator(z0, real), True)
-                            + self.gan_loss(self.discriminator(z0, fake.detach()), False))
+            if au is None:
+                real_logits, fake_logits = self.discriminator(z0, real), self.discriminator(z0, fake.detach())
+            else:
+                (real_logits, on_real), (fake_logits, _) = (self.discriminator.patches_and_aus(z0, x)
+                                                            for x in (real, fake.detach()))
+            d_loss = 0.5 * (self.gan_loss(real_logits, True) + self.gan_loss(fake_logits, False))
+            if au is not None:  # D_y learns the intensities from real frames only (GANimation Sec. 4)
+                au_error = F.mse_loss(on_real, au)
+                d_loss = d_loss + self.hparams.translator_au_weight * au_error
+                logs["discriminator_au"] = au_error.detach()
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             opt_d.step()
         logs["discriminator"] = d_loss.detach()
 
-    def _adversarial_step(self, z0, real, fake, opt_g, opt_d, reconstruction: str) -> dict[str, torch.Tensor]:
+    def _adversarial_step(self, z0, real, fake, opt_g, opt_d, au: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logs: dict[str, torch.Tensor] = {}
-        self._discriminator_step(z0, real, fake, opt_d, logs)
+        self._discriminator_step(z0, real, fake, opt_d, logs, au)
         with self.toggled_optimizer(opt_g):
             l1 = (fake - real).abs().mean()
-            adversarial = self.gan_loss(self.discriminator(z0, fake), True)
+            if au is None:
+                adversarial = self.gan_loss(self.discriminator(z0, fake), True)
+            else:
+                fake_logits, on_fake = self.discriminator.patches_and_aus(z0, fake)
+                adversarial = self.gan_loss(fake_logits, True)
+                logs["translation_au"] = F.mse_loss(on_fake, au)
             g_loss = self.hparams.l1_weight * l1 + self.hparams.adversarial_weight * adversarial
+            if au is not None:
+                g_loss = g_loss + self.hparams.translator_au_weight * logs["translation_au"]
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
-        logs.update(translation_l1=l1.detach(), generator_adversarial=adversarial.detach(), loss=g_loss.detach())
-        return logs
+        logs.update(translation_l1=l1, generator_adversarial=adversarial, loss=g_loss)
+        return {k: v.detach() for k, v in logs.items()}
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -543,7 +585,7 @@ class CMMNet(L.LightningModule):
             losses.update(recurrent)
         logs = dict(losses, loss=self.weighted(losses, phase))
         if not self.is_cranet:
-            z0, real, landmarks, first = self._pairs(neutral, frames, targets)
+            z0, real, landmarks, first, _ = self._pairs(neutral, frames, targets)
             fake = self.translate(landmarks, z0, first)
             logs["translation_l1"] = (fake - real).abs().mean()
             if phase == "translation":

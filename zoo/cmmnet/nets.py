@@ -244,10 +244,17 @@ class UNetTranslator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """Image pair ([z_0, z_t], (N, 6, 64, 64)) -> per-patch real/fake logits (N, 1, 6, 6) (Eq. 5)."""
+    """Image pair ([z_0, z_t], (N, 6, 64, 64)) -> per-patch real/fake logits (N, 1, 6, 6) (Eq. 5).
 
-    def __init__(self, base_channels: int = 64, in_channels: int = 6) -> None:
+    ``num_aus`` > 0 adds GANimation's second head (Pumarola et al., ECCV 2018, Sec. 4: "D_y"), a
+    convolution over the whole last feature map that regresses the frame's AU intensities (N, A);
+    :meth:`patches_and_aus` returns both. Not in CMM-Net; see ``CMMNet(translator_au_weight)``.
+    """
+
+    def __init__(self, base_channels: int = 64, in_channels: int = 6, num_aus: int = 0) -> None:
         super().__init__()
+        if num_aus < 0:
+            raise ValueError(f"num_aus: expected >= 0 (0 = no AU head), got {num_aus}")
         widths = [base_channels * m for m in (1, 2, 4, 8)]
         layers: list[nn.Module] = []
         previous = in_channels
@@ -259,10 +266,25 @@ class PatchDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(_SLOPE, inplace=True))
             previous = width
         layers.append(nn.Conv2d(previous, 1, 4, 1, 1))
-        self.net = nn.Sequential(*layers)
-        self.in_channels = in_channels
+        self.net = nn.Sequential(*layers)  # one Sequential, as before the AU head: published keys unchanged
+        self.in_channels, self.num_aus = in_channels, num_aus
+        if num_aus:
+            # three stride-2 convolutions and one stride-1 (k 4, p 1): 64 px -> 7 x 7 cells. Drawn from a
+            # forked RNG: the head leaves the random stream, so every other module's initialisation
+            # and the data order, as without it (an ablation differs by the head alone, not the seed)
+            with torch.random.fork_rng(devices=[]):
+                self.au_head = nn.Conv2d(previous, num_aus, PAPER_IMAGE_SIZE // 8 - 1)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         pair = torch.cat([first, second], dim=1)
         check_image(pair, self.in_channels, "discriminator pair")
         return self.net(pair)
+
+    def patches_and_aus(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-patch logits (N, 1, 6, 6) and the AU head's intensities (N, A), from one pass."""
+        if not self.num_aus:
+            raise RuntimeError("patches_and_aus: this discriminator has no AU head (num_aus = 0)")
+        pair = torch.cat([first, second], dim=1)
+        check_image(pair, self.in_channels, "discriminator pair")
+        features = self.net[:-1](pair)
+        return self.net[-1](features), rearrange(self.au_head(features), "n a 1 1 -> n a")
