@@ -270,8 +270,8 @@ class PatchDiscriminator(nn.Module):
         self.in_channels, self.num_aus = in_channels, num_aus
         if num_aus:
             # three stride-2 convolutions and one stride-1 (k 4, p 1): 64 px -> 7 x 7 cells. Drawn from a
-            # forked RNG: the head leaves the random stream, so every other module's initialisation
-            # and the data order, as without it (an ablation differs by the head alone, not the seed)
+            # forked RNG, so the random stream, hence every other module's initialisation and the data
+            # order, stays as without the head (an ablation differs by the head alone, not the seed)
             with torch.random.fork_rng(devices=[]):
                 self.au_head = nn.Conv2d(previous, num_aus, PAPER_IMAGE_SIZE // 8 - 1)
 
