@@ -536,13 +536,16 @@ class CMMNet(L.LightningModule):
                              f"{want} (NEMODataModule / DISFADataModule batches), got {got}")
         return au.to(video.dtype)
 
+    def _judge(self, z0: torch.Tensor, image: torch.Tensor, au: torch.Tensor | None):
+        """D's per-patch logits of ``image`` and, when ``au`` is given (``translator_au_weight``), its
+        AU head's reading of it from the same pass (else None)."""
+        if au is None:
+            return self.discriminator(z0, image), None
+        return self.discriminator.patches_and_aus(z0, image)
+
     def _discriminator_step(self, z0, real, fake, opt_d, logs: dict, au: torch.Tensor | None = None) -> None:
         with self.toggled_optimizer(opt_d):
-            if au is None:
-                real_logits, fake_logits = self.discriminator(z0, real), self.discriminator(z0, fake.detach())
-            else:
-                (real_logits, on_real), (fake_logits, _) = (self.discriminator.patches_and_aus(z0, x)
-                                                            for x in (real, fake.detach()))
+            (real_logits, on_real), (fake_logits, _) = self._judge(z0, real, au), self._judge(z0, fake.detach(), au)
             d_loss = 0.5 * (self.gan_loss(real_logits, True) + self.gan_loss(fake_logits, False))
             if au is not None:  # D_y learns the intensities from real frames only (GANimation Sec. 4)
                 au_error = F.mse_loss(on_real, au)
@@ -558,14 +561,11 @@ class CMMNet(L.LightningModule):
         self._discriminator_step(z0, real, fake, opt_d, logs, au)
         with self.toggled_optimizer(opt_g):
             l1 = (fake - real).abs().mean()
-            if au is None:
-                adversarial = self.gan_loss(self.discriminator(z0, fake), True)
-            else:
-                fake_logits, on_fake = self.discriminator.patches_and_aus(z0, fake)
-                adversarial = self.gan_loss(fake_logits, True)
-                logs["translation_au"] = F.mse_loss(on_fake, au)
+            fake_logits, on_fake = self._judge(z0, fake, au)
+            adversarial = self.gan_loss(fake_logits, True)
             g_loss = self.hparams.l1_weight * l1 + self.hparams.adversarial_weight * adversarial
             if au is not None:
+                logs["translation_au"] = F.mse_loss(on_fake, au)
                 g_loss = g_loss + self.hparams.translator_au_weight * logs["translation_au"]
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
