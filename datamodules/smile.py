@@ -63,6 +63,7 @@ from datamodules.resumable import SplitLoaders, training_loader
 
 __all__ = [
     "SMILE_CLASSES",
+    "SMILE_AUS",
     "NemoVideo",
     "read_file_details",
     "nemo_videos",
@@ -81,6 +82,7 @@ __all__ = [
 ]
 
 SMILE_CLASSES = ("posed", "spontaneous")  # label 0 / 1 (MeshSmileNet: 0 deliberate, 1 spontaneous)
+SMILE_AUS = ("AU6", "AU12")  # batch["au"]'s columns, here and in DISFA: the AUs CMM-Net segments on
 NEMO_LABELS = {"deliberate": 0, "spontaneous": 1}
 FILE_DETAILS = "UvA-NEMO_Smile_Database_File_Details.txt"
 SEQUENCE_LENGTH = 32  # CMM-Net Sec. 4.1: "the average N2S length is T = 32 frames"
@@ -345,7 +347,7 @@ def preprocess_smile(video: str | os.PathLike, landmarks: np.ndarray,
     ``indices`` (length,) source frame numbers.
     """
     landmarks = _check_landmarks(landmarks, video)
-    au = au_from_landmarks(landmarks, "first", ("AU6", "AU12"))
+    au = au_from_landmarks(landmarks, "first", SMILE_AUS)
     indices = n2s_segment(au.mean(axis=1), length)
     return preprocess_segments(video, landmarks, [indices], [au[indices]], image_size)[0]
 

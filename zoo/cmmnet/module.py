@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from lightning.pytorch.cli import OptimizerCallable
 
+from datamodules.smile import SMILE_AUS, SMILE_CLASSES
 from zoo.cmmnet.nets import (
     ConditionalLSTM,
     ConvDecoder,
@@ -70,9 +71,7 @@ __all__ = ["CMMNet", "PHASES", "VARIANTS", "pix2pix_adam"]
 
 VARIANTS = ("cmmnet", "cranet")
 PHASES = {"cmmnet": ("vae", "clstm", "multimode", "translation"), "cranet": ("vae", "clstm")}
-LABEL_NAMES = ("posed", "spontaneous")
 RECURRENT_LOSSES = ("pixels", "latent")
-SMILE_AUS = ("AU6", "AU12")  # batch["au"]'s columns in both smile DataModules
 
 
 def pix2pix_adam(params: Iterable) -> torch.optim.Optimizer:
@@ -607,9 +606,9 @@ class CMMNet(L.LightningModule):
     # ------------------------------------------------------------------ generation
     def _check_label(self, label: torch.Tensor | int | str, batch: int) -> torch.Tensor:
         if isinstance(label, str):
-            if label not in LABEL_NAMES:
-                raise ValueError(f"label: expected one of {LABEL_NAMES} or a class index, got {label!r}")
-            label = LABEL_NAMES.index(label)
+            if label not in SMILE_CLASSES:
+                raise ValueError(f"label: expected one of {SMILE_CLASSES} or a class index, got {label!r}")
+            label = SMILE_CLASSES.index(label)
         label = torch.as_tensor(label, device=self.device)
         if label.ndim == 0:
             label = label.expand(batch)
@@ -698,7 +697,7 @@ class CMMNet(L.LightningModule):
             conditional, modes = self.generate_landmarks(targets[one, 0], label[one], frames.shape[1])
             marks = torch.cat([targets[one], conditional, modes[0]], dim=0)  # (2 + K, T, 1, S, S)
             rows.append(repeat(_to_uint8(marks * 2 - 1), "k t 1 h w -> t h (k w) c", c=3))
-        return {f"{self.hparams.variant}_{LABEL_NAMES[int(label[0])]}": torch.cat(rows, dim=1).cpu().numpy()}
+        return {f"{self.hparams.variant}_{SMILE_CLASSES[int(label[0])]}": torch.cat(rows, dim=1).cpu().numpy()}
 
     # ------------------------------------------------------------------ facezoo generate
     @classmethod
@@ -706,7 +705,7 @@ class CMMNet(L.LightningModule):
         parser.add_argument("--neutral-image", type=Path, required=True, help="image of a neutral face (png/jpg)")
         parser.add_argument("--neutral-landmarks", type=Path, default=None,
                             help="(68, 2) .npy iBUG landmarks of that face in its pixels (CMM-Net needs them)")
-        parser.add_argument("--label", choices=LABEL_NAMES, default="spontaneous", help="smile class")
+        parser.add_argument("--label", choices=SMILE_CLASSES, default="spontaneous", help="smile class")
         parser.add_argument("--num-frames", type=int, default=32, help="frames per video (default 32, the paper's T)")
         parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the written mp4s")
         parser.add_argument("--grid", action="store_true", help="also write one png grid (modes x frames)")
