@@ -275,16 +275,17 @@ class PatchDiscriminator(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 self.au_head = nn.Conv2d(previous, num_aus, PAPER_IMAGE_SIZE // 8 - 1)
 
-    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def _pair(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         pair = torch.cat([first, second], dim=1)
         check_image(pair, self.in_channels, "discriminator pair")
-        return self.net(pair)
+        return pair
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self.net(self._pair(first, second))
 
     def patches_and_aus(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-patch logits (N, 1, 6, 6) and the AU head's intensities (N, A), from one pass."""
         if not self.num_aus:
             raise RuntimeError("patches_and_aus: this discriminator has no AU head (num_aus = 0)")
-        pair = torch.cat([first, second], dim=1)
-        check_image(pair, self.in_channels, "discriminator pair")
-        features = self.net[:-1](pair)
+        features = self.net[:-1](self._pair(first, second))
         return self.net[-1](features), rearrange(self.au_head(features), "n a 1 1 -> n a")
