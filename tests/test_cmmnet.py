@@ -121,6 +121,65 @@ def test_each_phase_trains_its_modules(variant, phase, trained, tmp_path):
         assert {"train/pull", "train/push"} <= set(logged)
 
 
+def test_conditional_decoder_reads_its_condition_image():
+    torch.manual_seed(0)
+    plain, conditional = ConvDecoder(1, 8, 4), ConvDecoder(1, 8, 4, condition_channels=1)
+    assert not any(k.startswith("condition") for k in plain.state_dict())  # the paper's weights, unchanged
+    assert {k for k in conditional.state_dict() if not k.startswith("condition")} == set(plain.state_dict())
+    marks = (torch.rand(2, 1, 64, 64) > 0.9).float()
+    features = conditional.condition_features(marks)
+    assert [tuple(f.shape) for f in features] == [(2, 32, 4, 4), (2, 16, 8, 8), (2, 8, 16, 16), (2, 4, 32, 32)]
+    conditional.eval()
+    z = torch.randn(2, 8)
+    out = conditional(z, features)
+    assert out.shape == (2, 1, 64, 64)
+    swapped = conditional(z, conditional.condition_features(marks.flip(0)))
+    assert not torch.allclose(out, swapped)  # the same code draws differently on another neutral face
+    with pytest.raises(ValueError, match="condition features"):
+        conditional(z)
+    with pytest.raises(ValueError, match="condition features"):
+        plain(z, features)
+    with pytest.raises(ValueError, match="batch 3"):
+        conditional(torch.randn(3, 8), features)
+    with pytest.raises(ValueError, match="condition_channels 0"):
+        plain.condition_features(marks)
+    with pytest.raises(ValueError, match="decoder condition"):
+        conditional.condition_features(torch.rand(2, 3, 64, 64))
+
+
+def test_decoder_neutral_landmarks_decodes_each_frame_on_its_own_sequence_neutral(tmp_path):
+    with pytest.raises(ValueError, match="decoder_neutral_landmarks"):
+        small(variant="cranet", decoder_neutral_landmarks=True)
+    torch.manual_seed(0)
+    model = small(decoder_neutral_landmarks=True).eval()
+    neutral = Sequences(2).marks[:, 0]
+    h = torch.randn(2, 3, T, 8)  # (B, K, T, D): modes
+    logits = model.decode(h, neutral)
+    assert logits.shape == (2, 3, T, 1, 64, 64)
+    for b in range(2):  # by hand: code (b, k, t) decoded with sequence b's neutral landmark image
+        features = model.decoder.condition_features(neutral[b:b + 1])
+        for k in range(3):
+            for t in range(T):
+                assert torch.allclose(logits[b, k, t], model.decoder(h[b, k, t][None], features)[0], atol=1e-5)
+    with pytest.raises(ValueError, match="neutral landmark image"):
+        model.decode(h)
+    with pytest.raises(ValueError, match="neutral landmark images"):
+        model.decode(h, neutral[:1])
+    # every phase of the landmark path trains through it, the condition encoder included
+    for phase, trained in (("vae", {"encoder", "decoder"}), ("multimode", {"encoder", "decoder", "clstm", "modes"})):
+        L.seed_everything(0)
+        model = small(decoder_neutral_landmarks=True, phases=[phase], phase_epochs=[1], vae_frames=2)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+        trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+        assert _changed(before, model) == trained
+        assert any(not torch.equal(before[n], p.detach()) for n, p in model.named_parameters()
+                   if n.startswith("decoder.condition"))
+    data = Sequences(2)
+    assert model.generate(data.video[:, 0], "posed", 2, data.marks[:, 0], num_frames=5).shape == (2, 2, 5, 3, 64, 64)
+
+
 def test_generate_shapes_and_errors():
     model = small()
     data = Sequences(2)
@@ -178,7 +237,7 @@ def test_generate_to_files(tmp_path):
 def test_best_of_k_reconstruction_hand_computed(monkeypatch):
     model = small(best_of_k_weight=1.0)
     # a stand-in decoder: every pixel of a frame gets the embedding's first value as its logit
-    monkeypatch.setattr(model, "decode", lambda h: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
+    monkeypatch.setattr(model, "decode", lambda h, neutral=None: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
     modes = torch.zeros(2, 3, T, 8)
     modes[0, :, :, 0] = torch.tensor([-4.0, 0.0, 4.0])[:, None]  # sequence 0: mode 0 is the closest to all-zero
     modes[1, :, :, 0] = torch.tensor([3.0, 2.0, 5.0])[:, None]  # sequence 1: mode 1 (logit 2) is the closest
@@ -219,7 +278,7 @@ def test_phase_lr_scales_the_recurrent_optimiser(tmp_path):
 
 def test_relaxed_best_of_k_hand_computed(monkeypatch):
     model = small(best_of_k_weight=1.0, best_of_k_epsilon=0.2)
-    monkeypatch.setattr(model, "decode", lambda h: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
+    monkeypatch.setattr(model, "decode", lambda h, neutral=None: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
     modes = torch.zeros(1, 3, T, 8)
     modes[0, :, :, 0] = torch.tensor([-4.0, 0.0, 4.0])[:, None]  # mode 0 is the closest to the all-zero target
     targets = torch.zeros(1, T, 1, 64, 64)
@@ -270,7 +329,7 @@ def test_landmark_pos_weight_bce_hand_computed():
 
 def test_landmark_pos_weight_reaches_best_of_k(monkeypatch):
     model = small(best_of_k_weight=1.0, landmark_pos_weight=3.0)
-    monkeypatch.setattr(model, "decode", lambda h: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
+    monkeypatch.setattr(model, "decode", lambda h, neutral=None: h[..., :1, None, None].expand(*h.shape[:-1], 1, 64, 64))
     modes = torch.zeros(1, 3, T, 8)
     modes[0, :, :, 0] = torch.tensor([-1.0, 1.0, 3.0])[:, None]
     targets = torch.ones(1, T, 1, 64, 64)  # all lit: BCE of logit v against 1 = softplus(-v), times 3
@@ -285,11 +344,11 @@ def test_vae_frames_subsamples_vae_steps_only(tmp_path, monkeypatch):
     seen = []
     model = small(phases=["vae"], phase_epochs=[1], vae_frames=2)
     original = model.vae_losses
-    monkeypatch.setattr(model, "vae_losses", lambda images: seen.append(images.shape) or original(images))
+    monkeypatch.setattr(model, "vae_losses", lambda frames, neutral: seen.append(frames.shape) or original(frames, neutral))
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
     trainer.fit(model, DataLoader(Sequences(), batch_size=2))
-    assert seen == [torch.Size([2 * 2, 1, 64, 64])]  # 2 sequences x 2 of their T = 4 frames
+    assert seen == [torch.Size([2, 2, 1, 64, 64])]  # 2 sequences x 2 of their T = 4 frames
     marks = Sequences().marks[:2]
     picked = CMMNet.random_frames(marks, torch.tensor([[3, 1], [0, 2]]))
     assert torch.equal(picked[0, 0], marks[0, 3]) and torch.equal(picked[1, 1], marks[1, 2])
@@ -506,3 +565,22 @@ def test_latent_recurrent_phases_leave_the_vae_alone(phase, trained, tmp_path):
     assert all(torch.equal(buffers[n], b) for n, b in model.named_buffers() if n.startswith(("encoder", "decoder")))
     assert torch.isfinite(trainer.callback_metrics["train/sequence_latent"])
     assert torch.isfinite(trainer.callback_metrics["val/loss"])
+
+
+def test_step_benchmark_prints_and_writes_its_figures(tmp_path, capsys):
+    """benchmarks/cmmnet_step.py (the issue's step-time and memory script), at its smallest: one
+    timed VAE step of one sequence, with the decoder that reads the neutral landmark image."""
+    import json
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "cmmnet_step.py"), run_name="benchmark")
+    out = tmp_path / "step.json"
+    assert script["main"](["--phases", "vae", "--steps", "1", "--warmup", "0", "--batch", "1",
+                           "--decoder-neutral-landmarks", "--json", str(out)]) == 0
+    assert "vae +neutral" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["phase"] == "vae" and row["decoder_neutral_landmarks"] and row["batch"] == 1
+    assert row["step_s_median"] > 0 and row["peak_rss_mb"] > 0
+    plain = CMMNet(**script["PRESETS"]["demo"]["model"])
+    assert row["parameters"] > sum(p.numel() for p in plain.parameters())  # the condition encoder's weights

@@ -219,7 +219,7 @@ def _reconstruct(model, marks: Tensor, batch_size: int) -> Tensor:
         for i in range(0, len(marks), batch_size):
             part = marks[i:i + batch_size].to(model.device)
             mu = model.encoder(rearrange(part.float(), "b t c h w -> (b t) c h w"))[0]
-            logits = model.decode(rearrange(mu, "(b t) d -> b t d", b=len(part)))
+            logits = model.decode(rearrange(mu, "(b t) d -> b t d", b=len(part)), part[:, 0].float())
             out.append((torch.sigmoid(logits) > 0.5).float().cpu())
     return torch.cat(out)
 

@@ -134,6 +134,11 @@ class CMMNet(L.LightningModule):
             (Pumarola et al., ECCV 2018, Eq. 4 and the D_y head): the L1 regression to the mean
             face draws smiles weaker than the landmarks ask (docs/cmmnet.md, session 10). Needs
             ``batch["au"]`` (B, T, 2), the AU6/AU12 intensities both smile DataModules provide.
+        decoder_neutral_landmarks: the landmark decoder also reads the neutral face's landmark image
+            (frame 0 of the sequence; at generation the given neutral landmark image), a conditional
+            VAE decoder (:class:`zoo.cmmnet.nets.ConvDecoder` ``condition_channels``). Off by default
+            (the paper decodes h_t alone, Sec. 3.2). Why: the paper's decoder draws the smiles of the
+            people it trained on much better than unseen people's (docs/cmmnet.md, session 12).
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -170,6 +175,7 @@ class CMMNet(L.LightningModule):
         recurrent_loss: str = "pixels",
         class_trajectory_frames: int = 0,
         translator_au_weight: float = 0.0,
+        decoder_neutral_landmarks: bool = False,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -215,6 +221,8 @@ class CMMNet(L.LightningModule):
                              f"phase; set vae_weight: 0 (got {vae_weight})")
         if variant == "cranet" and translator_neutral_landmarks:
             raise ValueError("translator_neutral_landmarks: CRA-Net has no translator; leave it off")
+        if variant == "cranet" and decoder_neutral_landmarks:
+            raise ValueError("decoder_neutral_landmarks: CRA-Net decodes faces, it has no neutral landmark image; leave it off")
         if variant == "cranet" and translator_au_weight:
             raise ValueError("translator_au_weight: CRA-Net has no translator; leave it at 0")
         if variant == "cranet" and landmark_pos_weight != 1.0:
@@ -227,7 +235,8 @@ class CMMNet(L.LightningModule):
         self.optimizer, self.optimizer_g, self.optimizer_d = optimizer, optimizer_g, optimizer_d
         channels = 1 if variant == "cmmnet" else 3
         self.encoder = ConvEncoder(channels, latent_dim, base_channels)
-        self.decoder = ConvDecoder(channels, latent_dim, base_channels)
+        self.decoder = ConvDecoder(channels, latent_dim, base_channels,
+                                   condition_channels=1 if decoder_neutral_landmarks else 0)
         self.clstm = ConditionalLSTM(latent_dim, num_classes, label_dim, lstm_hidden, lstm_layers,
                                      trajectory_frames=class_trajectory_frames)
         # the AU head only when asked for: published weights without it still load strictly
@@ -303,11 +312,15 @@ class CMMNet(L.LightningModule):
     def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(dim=1).mean()
 
-    def vae_losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VAE on single images (N, C, S, S)."""
-        mu, logvar = self.encoder(images)
+    def vae_losses(self, frames: torch.Tensor, neutral: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """VAE on the frames (B, T, C, S, S) of B sequences, each frame on its own; ``neutral``
+        (B, C, S, S), the sequences' first frames, conditions a ``decoder_neutral_landmarks`` decoder."""
+        mu, logvar = self.encoder(rearrange(frames, "b t c h w -> (b t) c h w"))
         z = reparameterise(mu, logvar) if self.training else mu
-        return {"vae_reconstruction": self.reconstruction(self.decoder(z), images), "vae_kl": self.kl(mu, logvar)}
+        logits = self.decode(rearrange(z, "(b t) d -> b t d", b=frames.shape[0]), neutral)
+        return {"vae_reconstruction": self.reconstruction(rearrange(logits, "b t c h w -> (b t) c h w"),
+                                                          rearrange(frames, "b t c h w -> (b t) c h w")),
+                "vae_kl": self.kl(mu, logvar)}
 
     def embed_sequence(self, first: torch.Tensor, label: torch.Tensor, steps: int,
                        teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
@@ -317,10 +330,23 @@ class CMMNet(L.LightningModule):
         h0 = reparameterise(mu, logvar) if self.training else mu
         return mu, logvar, self.clstm(h0, label, steps, teacher, self.hparams.teacher_forcing)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
-        """Embeddings (..., D) -> logits (..., C, S, S)."""
+    def decode(self, h: torch.Tensor, neutral: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings (B, ..., D) -> logits (B, ..., C, S, S). ``neutral`` (B, 1, S, S): the neutral
+        landmark image of each of the B sequences, required iff ``decoder_neutral_landmarks``
+        (ignored otherwise, so callers pass it whenever they have it)."""
         lead = h.shape[:-1]
-        return self.decoder(h.reshape(-1, h.shape[-1])).reshape(*lead, *self.decoder_output_shape)
+        features = None
+        if self.hparams.decoder_neutral_landmarks:
+            if neutral is None:
+                raise ValueError("decode: decoder_neutral_landmarks needs the neutral landmark image (B, 1, S, S)")
+            if h.ndim < 2 or neutral.shape[0] != h.shape[0]:
+                raise ValueError(f"decode: expected embeddings (B, ..., D) and neutral landmark images (B, 1, S, S), "
+                                 f"got {tuple(h.shape)} and {tuple(neutral.shape)}")
+            per_sequence = h[0].numel() // h.shape[-1]  # codes decoded per neutral face
+            # encoded once per neutral face, repeated for each of its frames (and modes)
+            features = [repeat(f, "b c x y -> (b n) c x y", n=per_sequence)
+                        for f in self.decoder.condition_features(neutral.to(h.dtype))]
+        return self.decoder(h.reshape(-1, h.shape[-1]), features).reshape(*lead, *self.decoder_output_shape)
 
     @property
     def decoder_output_shape(self) -> tuple[int, int, int]:
@@ -339,13 +365,12 @@ class CMMNet(L.LightningModule):
                 teacher = self.encoder(rearrange(targets[:, :-1], "b t c h w -> (b t) c h w"))[0]
             teacher = rearrange(teacher, "(b t) d -> b t d", b=targets.shape[0])
         mu, logvar, h = self.embed_sequence(targets[:, 0], label, steps, teacher)
-        logits = self.decode(h)
+        logits = self.decode(h, targets[:, 0])
         losses = {"sequence_reconstruction": self.reconstruction(rearrange(logits, "b t c h w -> (b t) c h w"),
                                                                  rearrange(targets, "b t c h w -> (b t) c h w")),
                   "h0_kl": self.kl(mu, logvar)}
         if self.hparams.vae_weight > 0:
-            vae = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
-            losses.update(vae)
+            losses.update(self.vae_losses(targets, targets[:, 0]))
         if phase == "multimode":
             losses.update(self.multimode_losses(
                 h, lambda modes: self.best_of_k_reconstruction(modes, targets, return_winners=True)))
@@ -419,7 +444,7 @@ class CMMNet(L.LightningModule):
         if modes.ndim != 4 or targets.ndim != 5 or modes.shape[0] != targets.shape[0] or modes.shape[2] != targets.shape[1]:
             raise ValueError(f"best_of_k_reconstruction: expected modes (B, K, T, D) and targets (B, T, C, S, S) with "
                              f"matching B and T, got {tuple(modes.shape)} and {tuple(targets.shape)}")
-        logits = self.decode(modes)  # (B, K, T, C, S, S)
+        logits = self.decode(modes, targets[:, 0])  # (B, K, T, C, S, S)
         target = repeat(targets, "b t c h w -> b k t c h w", k=modes.shape[1])
         error = self.pixel_error(logits, target).flatten(3).sum(-1).mean(-1)  # (B, K)
         loss, winners = self.best_of_k(error)
@@ -503,10 +528,11 @@ class CMMNet(L.LightningModule):
         else:
             if phase == "vae":
                 k = self.hparams.vae_frames
+                first = targets[:, 0]  # the neutral frame, before the draw
                 if k is not None and k < targets.shape[1]:
                     chosen = self.draw_frames(targets, k)
                     targets = self.random_frames(targets, chosen)
-                losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
+                losses = self.vae_losses(targets, first)
             else:
                 losses = self.recurrent_losses(targets, label, phase)
             logits = losses.pop("_logits", None)
@@ -577,7 +603,7 @@ class CMMNet(L.LightningModule):
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> None:
         targets, neutral, frames, label = self._inputs(batch)
         phase = self.phase
-        losses = self.vae_losses(rearrange(targets, "b t c h w -> (b t) c h w"))
+        losses = self.vae_losses(targets, targets[:, 0])
         if phase != "vae":
             recurrent = self.recurrent_losses(targets, label, phase)
             recurrent.pop("_logits", None)
@@ -625,8 +651,8 @@ class CMMNet(L.LightningModule):
         with evaluation_mode(self):
             mu, _ = self.encoder(neutral_landmark_image.float())
             h = self.clstm(mu, label, num_frames)
-            conditional = torch.sigmoid(self.decode(h))
-            modes = torch.sigmoid(self.decode(self.modes(h)))
+            conditional = torch.sigmoid(self.decode(h, neutral_landmark_image))
+            modes = torch.sigmoid(self.decode(self.modes(h), neutral_landmark_image))
         return conditional, modes
 
     @torch.no_grad()

@@ -59,21 +59,26 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
 
+def downsampling_stack(in_channels: int, base_channels: int) -> nn.Sequential:
+    """The VAE encoder's 4 x Conv(4, 2, 1) base x 1-2-4-8, LeakyReLU, BatchNorm but on the first: 64 -> 4 px."""
+    layers: list[nn.Module] = []
+    previous = in_channels
+    for i, width in enumerate(base_channels * m for m in (1, 2, 4, 8)):
+        layers.append(nn.Conv2d(previous, width, 4, 2, 1, bias=i == 0))
+        if i > 0:
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(nn.LeakyReLU(_SLOPE, inplace=True))
+        previous = width
+    return nn.Sequential(*layers)
+
+
 class ConvEncoder(nn.Module):
     """64x64 image -> (mean, log-variance) of a ``latent_dim`` Gaussian (paper VAE encoder)."""
 
     def __init__(self, in_channels: int = 1, latent_dim: int = 100, base_channels: int = 64) -> None:
         super().__init__()
-        widths = [base_channels * m for m in (1, 2, 4, 8)]
-        layers: list[nn.Module] = []
-        previous = in_channels
-        for i, width in enumerate(widths):
-            layers.append(nn.Conv2d(previous, width, 4, 2, 1, bias=i == 0))
-            if i > 0:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.LeakyReLU(_SLOPE, inplace=True))
-            previous = width
-        self.features = nn.Sequential(*layers)
+        self.features = downsampling_stack(in_channels, base_channels)
+        previous = 8 * base_channels
         self.mean = nn.Conv2d(previous, latent_dim, 4, 1, 0)
         self.logvar = nn.Conv2d(previous, latent_dim, 4, 1, 0)
         self.in_channels, self.latent_dim = in_channels, latent_dim
@@ -85,24 +90,70 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """``latent_dim`` code -> 64x64 logits (paper VAE decoder, symmetric to the encoder)."""
+    """``latent_dim`` code -> 64x64 logits (paper VAE decoder, symmetric to the encoder).
 
-    def __init__(self, out_channels: int = 1, latent_dim: int = 100, base_channels: int = 64) -> None:
+    ``condition_channels`` > 0 (not in the paper, 0 by default) makes it a conditional VAE decoder
+    p(y | h, c) (Sohn et al., NeurIPS 2015): a condition image c (N, condition_channels, 64, 64), the
+    neutral face's landmark image, is encoded by the encoder's four Conv(4, 2, 1) layers and each of
+    their feature maps (32, 16, 8 and 4 px) is concatenated to the decoder's input at the same
+    resolution (U-Net style). The person's face shape then comes from c at full resolution, and h
+    has only to say how it moves (docs/cmmnet.md, session 12: the paper's decoder draws unseen
+    people's smiles less faithfully than its training people's). With 0 the weights are the paper's,
+    unchanged (published checkpoints load strictly).
+    """
+
+    def __init__(self, out_channels: int = 1, latent_dim: int = 100, base_channels: int = 64,
+                 condition_channels: int = 0) -> None:
         super().__init__()
+        if condition_channels < 0:
+            raise ValueError(f"condition_channels: expected >= 0, got {condition_channels}")
         widths = [base_channels * m for m in (8, 4, 2, 1)]
+        # a ConvTranspose after the first also reads the condition's features at its input size
+        extra = widths if condition_channels else [0, 0, 0, 0]
         layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
                                    nn.BatchNorm2d(widths[0]), nn.LeakyReLU(_SLOPE, inplace=True)]
-        for previous, width in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(previous, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width),
+        for previous, width, more in zip(widths, widths[1:], extra):
+            layers += [nn.ConvTranspose2d(previous + more, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width),
                        nn.LeakyReLU(_SLOPE, inplace=True)]
-        layers.append(nn.ConvTranspose2d(widths[-1], out_channels, 4, 2, 1))
+        layers.append(nn.ConvTranspose2d(widths[-1] + extra[-1], out_channels, 4, 2, 1))
         self.net = nn.Sequential(*layers)
-        self.latent_dim = latent_dim
+        if condition_channels:
+            self.condition = downsampling_stack(condition_channels, base_channels)
+        self.latent_dim, self.condition_channels = latent_dim, condition_channels
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def condition_features(self, condition: torch.Tensor) -> list[torch.Tensor]:
+        """Condition images (N, condition_channels, 64, 64) -> their feature maps, coarsest first
+        ((N, 8w, 4, 4) .. (N, w, 32, 32)): computed once per neutral face, repeated per frame by the caller."""
+        if not self.condition_channels:
+            raise ValueError("condition_features: this decoder has no condition (condition_channels 0)")
+        check_image(condition, self.condition_channels, "decoder condition")
+        features = []
+        for layer in self.condition:
+            condition = layer(condition)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(condition)
+        return features[::-1]
+
+    def forward(self, z: torch.Tensor, features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``features``: :meth:`condition_features` of each code's condition image (needed iff
+        ``condition_channels`` > 0)."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"decoder input: expected (N, {self.latent_dim}), got {tuple(z.shape)}")
-        return self.net(z[:, :, None, None])
+        if (features is None) != (not self.condition_channels):
+            raise ValueError("decoder: condition features are expected iff condition_channels > 0 "
+                             f"(condition_channels {self.condition_channels}, features given: {features is not None})")
+        if features is not None and (len(features) != 4 or any(f.shape[0] != z.shape[0] for f in features)):
+            raise ValueError(f"decoder: expected 4 condition feature maps of batch {z.shape[0]}, got "
+                             f"{[tuple(f.shape) for f in features]}")
+        x = z[:, :, None, None]
+        transposed = 0
+        for layer in self.net:
+            if isinstance(layer, nn.ConvTranspose2d):
+                if features is not None and transposed > 0:
+                    x = torch.cat([x, features[transposed - 1]], dim=1)
+                transposed += 1
+            x = layer(x)
+        return x
 
 
 class ConditionalLSTM(nn.Module):
