@@ -77,9 +77,7 @@ def mode_figure(model, datamodule, path: Path, k: int, stride: int = 4) -> Path:
         videos = model.generate(neutral, label, kk, None if cranet else marks, steps)[0]
         rows_faces = [item["video"][None]]
         if not cranet:  # the translator alone on the real landmark images: what the faces can be at best
-            z0 = neutral.expand(steps, -1, -1, -1)
-            marks_all = item["landmark_images"].float()
-            rows_faces.append(model.translate(marks_all, z0, marks_all[:1].expand_as(marks_all))[None])
+            rows_faces.append(model.translate_sequences(item["landmark_images"][None], neutral, marks))
         faces = torch.cat([*rows_faces, videos])[:, ::stride]
         rows = [rearrange(_uint8(faces), "k t c h w -> (k h) (t w) c")]
         if not cranet:

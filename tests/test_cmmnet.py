@@ -584,3 +584,18 @@ def test_step_benchmark_prints_and_writes_its_figures(tmp_path, capsys):
     assert row["step_s_median"] > 0 and row["peak_rss_mb"] > 0
     plain = CMMNet(**script["PRESETS"]["demo"]["model"])
     assert row["parameters"] > sum(p.numel() for p in plain.parameters())  # the condition encoder's weights
+
+
+def test_translate_sequences_is_translate_frame_by_frame_with_each_sequence_neutral():
+    torch.manual_seed(0)
+    model = small(translator_neutral_landmarks=True).eval()
+    data = Sequences(2)
+    neutral, marks = data.video[:, 0], data.marks
+    faces = model.translate_sequences(marks, neutral, marks[:, 0])
+    assert faces.shape == (2, T, 3, 64, 64)
+    with torch.no_grad():
+        for b in range(2):
+            by_hand = model.translate(marks[b], neutral[b:b + 1].expand(T, -1, -1, -1), marks[b, :1].expand(T, -1, -1, -1))
+            assert torch.allclose(faces[b], by_hand, atol=1e-5)
+    with pytest.raises(ValueError, match="neutral_landmark_image"):
+        model.translate_sequences(marks, neutral)  # this translator reads the neutral landmark image

@@ -202,11 +202,7 @@ def _translate(model, marks: Tensor, neutral: Tensor, batch_size: int) -> Tensor
     with evaluation_mode(model):
         for i in range(0, len(marks), batch_size):
             m, z = marks[i:i + batch_size].to(model.device), neutral[i:i + batch_size].to(model.device)
-            t = m.shape[1]
-            faces = model.translate(rearrange(m.float(), "b t c h w -> (b t) c h w"),
-                                    repeat(z.float(), "b c h w -> (b t) c h w", t=t),
-                                    repeat(m[:, 0].float(), "b c h w -> (b t) c h w", t=t))
-            out.append(rearrange(faces, "(b t) c h w -> b t c h w", t=t).cpu())
+            out.append(model.translate_sequences(m, z, m[:, 0]).cpu())
     return torch.cat(out)
 
 

@@ -507,6 +507,19 @@ class CMMNet(L.LightningModule):
             landmark_images = torch.cat([landmark_images, neutral_landmark_image.to(landmark_images.dtype)], dim=1)
         return self.translator(landmark_images, neutral)
 
+    def translate_sequences(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
+                            neutral_landmark_image: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`translate` frame by frame: landmark-image sequences (B, T, 1, S, S), each with its
+        neutral face (B, 3, S, S) and (read only with ``translator_neutral_landmarks``) its neutral
+        landmark image (B, 1, S, S) -> faces (B, T, 3, S, S)."""
+        b, t = landmark_images.shape[:2]
+        first = None
+        if self.hparams.translator_neutral_landmarks and neutral_landmark_image is not None:
+            first = repeat(neutral_landmark_image.float(), "b c h w -> (b t) c h w", t=t)
+        faces = self.translate(rearrange(landmark_images.float(), "b t c h w -> (b t) c h w"),
+                               repeat(neutral.float(), "b c h w -> (b t) c h w", t=t), first)
+        return rearrange(faces, "(b t) c h w -> b t c h w", b=b)
+
     @staticmethod
     def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
         """Eq. 5 per patch: one label per pixel of the coarsest map (Sec. 3.4)."""
@@ -695,12 +708,9 @@ class CMMNet(L.LightningModule):
             if include_conditional:
                 sequences = torch.cat([conditional[:, None], sequences], dim=1)
             kk = sequences.shape[1]
-            z0 = repeat(neutral_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
-            # the neutral landmark image per generated frame, only for a translator that reads it
-            first = (repeat(neutral_landmark_image.float(), "b c h w -> (b k t) c h w", k=kk, t=num_frames)
-                     if self.hparams.translator_neutral_landmarks else None)
-            faces = self.translate(rearrange(sequences, "b k t c h w -> (b k t) c h w"), z0, first)
-        return rearrange(faces, "(b k t) c h w -> b k t c h w", b=batch, k=kk).contiguous()
+            faces = self.translate_sequences(rearrange(sequences, "b k t c h w -> b (k t) c h w"), neutral_image,
+                                             neutral_landmark_image)
+        return rearrange(faces, "b (k t) c h w -> b k t c h w", k=kk).contiguous()
 
     def image_pairs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """(generated, real) uint8 (N, 3, S, S) frames for the realism callback: the conditional
