@@ -599,3 +599,24 @@ def test_translate_sequences_is_translate_frame_by_frame_with_each_sequence_neut
             assert torch.allclose(faces[b], by_hand, atol=1e-5)
     with pytest.raises(ValueError, match="neutral_landmark_image"):
         model.translate_sequences(marks, neutral)  # this translator reads the neutral landmark image
+
+
+def test_vae_mirror_flips_whole_sequences_in_vae_steps(tmp_path, monkeypatch):
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="vae_mirror"):
+            small(vae_mirror=bad)
+    assert set(small(vae_mirror=0.5).state_dict()) == set(small().state_dict())  # no new weights
+    for p, expect_mirrored in ((1.0, True), (0.0, False)):
+        seen = []
+        model = small(phases=["vae"], phase_epochs=[1], vae_mirror=p)
+        original = model.vae_losses
+        monkeypatch.setattr(model, "vae_losses",
+                            lambda frames, neutral, seen=seen, original=original:
+                            seen.append((frames, neutral)) or original(frames, neutral))
+        trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+        trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+        marks = Sequences().marks[:2]
+        expected = marks.flip(-1) if expect_mirrored else marks
+        (frames, neutral), = seen
+        assert torch.equal(frames, expected) and torch.equal(neutral, expected[:, 0])  # frames and condition together

@@ -139,6 +139,11 @@ class CMMNet(L.LightningModule):
             VAE decoder (:class:`zoo.cmmnet.nets.ConvDecoder` ``condition_channels``). Off by default
             (the paper decodes h_t alone, Sec. 3.2). Why: the paper's decoder draws the smiles of the
             people it trained on much better than unseen people's (docs/cmmnet.md, session 12).
+        vae_mirror: probability that a VAE-phase step mirrors a sequence left-right (all its frames,
+            the neutral one included; 0, default = the paper's data as they are). Label-preserving:
+            which side of a smile is weaker is not what separates posed from spontaneous
+            (Dibeklioglu et al., ECCV 2012, measure the asymmetry's size). Why: the decoder learns its
+            training faces' shapes; mirrored faces are new ones (docs/cmmnet.md, session 12).
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -176,6 +181,7 @@ class CMMNet(L.LightningModule):
         class_trajectory_frames: int = 0,
         translator_au_weight: float = 0.0,
         decoder_neutral_landmarks: bool = False,
+        vae_mirror: float = 0.0,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -206,6 +212,8 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"phase_lr: expected {len(phases)} positive factors (one per phase), got {phase_lr}")
         if not 0.0 <= best_of_k_epsilon < 1.0:
             raise ValueError(f"best_of_k_epsilon: expected a weight in [0, 1) (0 = plain best-of-K), got {best_of_k_epsilon}")
+        if not 0.0 <= vae_mirror <= 1.0:
+            raise ValueError(f"vae_mirror: expected a probability in [0, 1], got {vae_mirror}")
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         if not landmark_pos_weight > 0:
@@ -541,6 +549,9 @@ class CMMNet(L.LightningModule):
         else:
             if phase == "vae":
                 k = self.hparams.vae_frames
+                if self.hparams.vae_mirror > 0:
+                    mirrored = torch.rand(targets.shape[0], device=targets.device) < self.hparams.vae_mirror
+                    targets = torch.where(mirrored[:, None, None, None, None], targets.flip(-1), targets)
                 first = targets[:, 0]  # the neutral frame, before the draw
                 if k is not None and k < targets.shape[1]:
                     chosen = self.draw_frames(targets, k)
