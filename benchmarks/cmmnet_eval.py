@@ -34,6 +34,7 @@ COLUMNS = ("ssim", "ssim_neutral_copy", "is", "is_real", "delta_is", "au6_curve_
            "diversity_au_same_person", "diversity_au_real", "diversity_video", "diversity_video_same_person",
            "diversity_landmarks_px", "diversity_landmarks_px_same_person", "diversity_landmarks_px_real",
            "diversity_au_landmarks", "diversity_au_landmarks_same_person", "modes_matched_variants",
+           "modes_matched_mouth_styles", "modes_matched_eye_styles",
            "class_consistency", "classifier_accuracy_real", "class_consistency_landmarks",
            "classifier_accuracy_real_landmarks", "ssim_translated_real", "au6_curve_distance_translated_real",
            "au12_curve_distance_translated_real", "classifier_accuracy_translated_real")

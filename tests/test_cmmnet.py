@@ -620,3 +620,72 @@ def test_vae_mirror_flips_whole_sequences_in_vae_steps(tmp_path, monkeypatch):
         expected = marks.flip(-1) if expect_mirrored else marks
         (frames, neutral), = seen
         assert torch.equal(frames, expected) and torch.equal(neutral, expected[:, 0])  # frames and condition together
+
+
+@pytest.mark.parametrize("phase", ["clstm", "multimode"])
+def test_recurrent_mirror_flips_whole_sequences_in_recurrent_steps(phase, tmp_path, monkeypatch):
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="recurrent_mirror"):
+            small(recurrent_mirror=bad)
+    with pytest.raises(ValueError, match="recurrent_mirror"):
+        small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], recurrent_mirror=0.5)
+    assert set(small(recurrent_mirror=0.5).state_dict()) == set(small().state_dict())  # no new weights
+    for p, expect_mirrored in ((1.0, True), (0.0, False)):
+        seen = []
+        model = small(phases=[phase], phase_epochs=[1], recurrent_mirror=p, recurrent_loss="latent", vae_weight=0.0,
+                      best_of_k_weight=1.0)
+        original = model.recurrent_losses
+        monkeypatch.setattr(model, "recurrent_losses",
+                            lambda targets, label, phase, seen=seen, original=original:
+                            seen.append(targets) or original(targets, label, phase))
+        trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+        trainer.fit(model, DataLoader(Sequences(), batch_size=2))
+        marks = Sequences().marks[:2]
+        targets, = seen
+        assert torch.equal(targets, marks.flip(-1) if expect_mirrored else marks)
+    state = torch.get_rng_state()
+    assert torch.equal(model.mirrored(marks, 0.0), marks)
+    assert torch.equal(torch.get_rng_state(), state)  # p = 0 draws nothing: runs without it stay bit-identical
+
+
+def test_mirroring_leaves_the_global_stream_and_so_the_translator_untouched(tmp_path):
+    """The mirror draws come from the module's own generator: a run with ``vae_mirror`` and
+    ``recurrent_mirror`` draws the same global random numbers as one without, so its translator
+    (trained after, never reading the landmark path) is bit-identical while its VAE differs."""
+    def run(p: float) -> CMMNet:
+        L.seed_everything(0)
+        model = small(phases=["vae", "clstm", "translation"], phase_epochs=[1, 1, 1], vae_mirror=p,
+                      recurrent_mirror=p, recurrent_loss="latent", vae_weight=0.0, translation_frames=2)
+        trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+        trainer.fit(model, DataLoader(Sequences(), batch_size=2, shuffle=True))
+        return model
+
+    plain, mirrored = run(0.0), run(1.0)
+    # the VAE saw mirrored faces ...
+    assert any(not torch.equal(a, b) for a, b in zip(plain.decoder.parameters(), mirrored.decoder.parameters()))
+    # ... the translator trained on the same random numbers
+    for (name, a), b in zip(plain.translator.state_dict().items(), mirrored.translator.state_dict().values()):
+        assert torch.equal(a, b), name
+    model = small(vae_mirror=0.5)
+    L.seed_everything(3)
+    before = torch.get_rng_state()
+    flipped = model.mirrored(torch.arange(4.0).view(1, 1, 1, 1, 4).expand(4, T, 1, 4, 4), 1.0)
+    assert torch.equal(torch.get_rng_state(), before)  # no global draw
+    assert torch.equal(flipped[:, :, 0, 0], torch.arange(4.0).flip(0).expand(4, T, 4))  # columns reversed
+
+
+def test_mirror_generator_survives_a_checkpoint():
+    model = small(vae_mirror=0.5)
+    model.mirror_generator().manual_seed(5)
+    torch.rand(3, generator=model.mirror_generator())
+    checkpoint: dict = {}
+    model.on_save_checkpoint(checkpoint)
+    expected = torch.rand(4, generator=model.mirror_generator())
+    resumed = small(vae_mirror=0.5)
+    resumed.on_load_checkpoint(checkpoint)
+    assert torch.equal(torch.rand(4, generator=resumed.mirror_generator()), expected)
+    fresh: dict = {}
+    small().on_save_checkpoint(fresh)
+    assert "cmmnet_mirror_generator" not in fresh  # nothing drawn, nothing stored

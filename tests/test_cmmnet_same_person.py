@@ -19,13 +19,19 @@ from datamodules.synthetic.nemo_world import (
 )
 from zoo.cmmnet import CMMNet
 from zoo.cmmnet.evaluate import (
-    _matched_variants,
+    _closest_variants,
+    _matched_styles,
     _reconstruct,
     chamfer_px,
     evaluate_cmmnet,
     landmark_input,
 )
-from zoo.cmmnet.same_person import same_subject_groups, smile_variants, world_variant_sequences
+from zoo.cmmnet.same_person import (
+    same_subject_groups,
+    smile_variants,
+    variant_styles,
+    world_variant_sequences,
+)
 
 STYLE = SmileStyle(label="spontaneous", mouth="closed", eyes="open", lead_frames=20, onset_frames=30,
                    apex_frames=40, offset_frames=30, tail_frames=20, amplitude=0.7, weak_side=0.95,
@@ -120,16 +126,32 @@ def test_evaluate_reports_the_same_person_scale(nemo):
         assert 0 <= result[figure] <= 1, figure
     for name in ("posed", "spontaneous"):  # k = 2 modes: one or two distinct variants
         assert 1 <= result[f"{name}/modes_matched_variants"] <= 2
+        assert 1 <= result[f"{name}/modes_matched_mouth_styles"] <= result[f"{name}/modes_matched_variants"]
+        assert 1 <= result[f"{name}/modes_matched_eye_styles"] <= result[f"{name}/modes_matched_variants"]
 
 
 def test_matched_variants_hand_computed():
     variants = torch.zeros(4, 6, 1, 16, 16)
     for v in range(4):
         variants[v, :, 0, 2 + 3 * v, 4] = 1  # variant v: one lit pixel in row 2 + 3v
-    assert _matched_variants(variants[[0, 2, 3]], variants).item() == 3  # three modes, three variants
+    def matched(modes):
+        return _matched_styles(_closest_variants(modes, variants))["modes_matched_variants"].item()
+
+    assert matched(variants[[0, 2, 3]]) == 3  # three modes, three variants
     near = variants[[1, 1]].clone()
     near[1, :, 0, 5, 4], near[1, :, 0, 6, 4] = 0, 1  # one row off variant 1 (row 5): still closest to it
-    assert _matched_variants(near, variants).item() == 1
+    assert matched(near) == 1
+    assert _closest_variants(near, variants).tolist() == [1, 1]
+
+
+def test_matched_styles_split_the_variants_into_mouth_and_eyes():
+    assert variant_styles() == [("closed", "open"), ("closed", "closing"), ("open", "open"), ("open", "closing")]
+    figures = {k: v.item() for k, v in _matched_styles(torch.tensor([0, 1, 1])).items()}
+    assert figures == {"modes_matched_variants": 2, "modes_matched_mouth_styles": 1, "modes_matched_eye_styles": 2}
+    figures = {k: v.item() for k, v in _matched_styles(torch.tensor([0, 3, 0])).items()}
+    assert figures == {"modes_matched_variants": 2, "modes_matched_mouth_styles": 2, "modes_matched_eye_styles": 2}
+    figures = {k: v.item() for k, v in _matched_styles(torch.tensor([2, 2, 2])).items()}
+    assert figures == {"modes_matched_variants": 1, "modes_matched_mouth_styles": 1, "modes_matched_eye_styles": 1}
 
 
 def test_reconstruct_is_the_vae_mean_path_thresholded():

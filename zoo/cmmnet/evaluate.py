@@ -61,7 +61,11 @@ the real neutral, 0.6 against their own first frame; real 0.66; docs/cmmnet.md).
   number of distinct variants the K modes turn into, mean over test smiles: 1 = every mode is
   the same smile, K = every mode a different variant (K of V variants drawn independently and
   uniformly would give V (1 - (1 - 1/V)^K), 2.31 for K = 3, V = 4). Unlike the pairwise figures,
-  modes that differ only in speckle do not score;
+  modes that differ only in speckle do not score. ``modes_matched_mouth_styles`` and
+  ``modes_matched_eye_styles`` count the distinct mouth (closed / open) and eye (open / closing)
+  styles among those variants, 1 .. 2 each (1.75 for K = 3 random ones): the two differ a lot in
+  how visible they are in 64 px landmark images (the apex frames of two variants differing only
+  in the mouth are 0.49 px apart, only in the eyes 0.07 px; docs/cmmnet.md, session 13);
 * ``last_frame_px_neutral``, ``last_frame_px_conditional``, ``last_frame_px_best_mode``
   (class-free; CMM-Net only): does the generator beat doing nothing *on people it has not seen*?
   Mean Chamfer distance (px) between the real sequence's last frame and, in turn, its own neutral
@@ -104,7 +108,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from datamodules.smile import SMILE_CLASSES
 from zoo.cmmnet.au_estimator import fit_au_estimator
-from zoo.cmmnet.same_person import same_subject_groups, world_variant_sequences
+from zoo.cmmnet.same_person import same_subject_groups, variant_styles, world_variant_sequences
 from zoo.cmmnet.smile_classifier import SmileClassifier, roc_auc
 from zoo.common.eval_mode import evaluation_mode
 from zoo.metrics.realism import SSIM_KERNEL_SIZE, SSIM_SIGMA, delta_inception_score
@@ -255,16 +259,26 @@ def _same_person_reference(datamodule, dataset, test: dict[str, Tensor], estimat
     return stats, None
 
 
-def _matched_variants(modes: Tensor, variants: Tensor, stride: int = 2) -> Tensor:
-    """How many of the world's variants (V, T, 1, S, S) the K modes (K, T, 1, S, S) of one test smile
-    turn into: each mode is assigned the variant closest to it (mean Chamfer px over the second
-    half of the sequence, where the smile is formed, every ``stride`` frames); the count of
-    distinct assignments, 1 (all modes are one smile) .. min(K, V)."""
+def _closest_variants(modes: Tensor, variants: Tensor, stride: int = 2) -> Tensor:
+    """The world variant (index into ``variants`` (V, T, 1, S, S)) closest to each of the K modes
+    (K, T, 1, S, S) of one test smile: mean Chamfer px over the second half of the sequence, where
+    the smile is formed, every ``stride`` frames; (K,) long."""
     steps = modes.shape[1]
     frames = range(steps // 2, steps, stride)
     distance = torch.tensor([[float(np.nanmean([chamfer_px(modes[k, t, 0], variants[v, t, 0]) for t in frames]))
                               for v in range(len(variants))] for k in range(len(modes))])
-    return torch.tensor(float(len(set(distance.nan_to_num(float("inf")).argmin(dim=1).tolist()))))
+    return distance.nan_to_num(float("inf")).argmin(dim=1)
+
+
+def _matched_styles(closest: Tensor) -> dict[str, Tensor]:
+    """How many of the world's variants the K modes of one test smile turn into, from their closest
+    variants (K,) (:func:`_closest_variants`, indices in the order of
+    :func:`~zoo.cmmnet.same_person.variant_styles`): the distinct variants, 1 (all modes are one
+    smile) .. min(K, V), and the distinct mouth and eye styles among them, 1 .. 2 each."""
+    styles = [variant_styles()[i] for i in closest.tolist()]
+    return {"modes_matched_variants": torch.tensor(float(len(set(styles)))),
+            "modes_matched_mouth_styles": torch.tensor(float(len({mouth for mouth, _ in styles}))),
+            "modes_matched_eye_styles": torch.tensor(float(len({eyes for _, eyes in styles})))}
 
 
 @torch.no_grad()
@@ -404,8 +418,9 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                         stats[(c, "diversity_au_landmarks")].append(pairwise_mean(modes_au[i][None])[0])
                         stats[(c, "diversity_landmarks_px")].append(_mode_chamfer(modes[i]))
                         if world_variants is not None:
-                            stats[(c, "modes_matched_variants")].append(
-                                _matched_variants(modes[i], world_variants[start + i]))
+                            closest = _closest_variants(modes[i], world_variants[start + i])
+                            for figure, value in _matched_styles(closest).items():
+                                stats[(c, figure)].append(value)
             if not own:
                 continue
             fake_au = rearrange(fake_au, "(b k) t a -> b k t a", k=k)
@@ -458,7 +473,7 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                 result[f"{name}/au12_curve_distance_translated_real"] = float(upper[1])
             result[f"{name}/classifier_accuracy_translated_real"] = classifier.accuracy(translated_au[mine], labels[mine])
         for figure in ("ssim", "diversity_au", "diversity_video", "diversity_landmarks_px", "diversity_au_landmarks",
-                       "modes_matched_variants",
+                       "modes_matched_variants", "modes_matched_mouth_styles", "modes_matched_eye_styles",
                        "diversity_au_same_person", "diversity_video_same_person", "diversity_landmarks_px_same_person",
                        "diversity_au_landmarks_same_person"):
             values = stats[(c, figure)] or same_person[(c, figure)]

@@ -72,6 +72,7 @@ __all__ = ["CMMNet", "PHASES", "VARIANTS", "pix2pix_adam"]
 VARIANTS = ("cmmnet", "cranet")
 PHASES = {"cmmnet": ("vae", "clstm", "multimode", "translation"), "cranet": ("vae", "clstm")}
 RECURRENT_LOSSES = ("pixels", "latent")
+MIRROR_SEED_OFFSET = 7919  # the mirror generator's seed = the run's seed + this (any fixed number)
 
 
 def pix2pix_adam(params: Iterable) -> torch.optim.Optimizer:
@@ -144,6 +145,11 @@ class CMMNet(L.LightningModule):
             which side of a smile is weaker is not what separates posed from spontaneous
             (Dibeklioglu et al., ECCV 2012, measure the asymmetry's size). Why: the decoder learns its
             training faces' shapes; mirrored faces are new ones (docs/cmmnet.md, session 12).
+        recurrent_mirror: the same mirroring in the steps of the conditional LSTM and multimode
+            phases (0, default = off). Why: the LSTMs learn their training people's smiles from
+            the neutral face's embedding (train / held-out latent error 70 / 129 on the demo);
+            mirrored people are new people (held-out 121, the best mode's 84 against 102;
+            docs/cmmnet.md, session 13). CMM-Net only.
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -182,6 +188,7 @@ class CMMNet(L.LightningModule):
         translator_au_weight: float = 0.0,
         decoder_neutral_landmarks: bool = False,
         vae_mirror: float = 0.0,
+        recurrent_mirror: float = 0.0,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -212,8 +219,12 @@ class CMMNet(L.LightningModule):
             raise ValueError(f"phase_lr: expected {len(phases)} positive factors (one per phase), got {phase_lr}")
         if not 0.0 <= best_of_k_epsilon < 1.0:
             raise ValueError(f"best_of_k_epsilon: expected a weight in [0, 1) (0 = plain best-of-K), got {best_of_k_epsilon}")
-        if not 0.0 <= vae_mirror <= 1.0:
-            raise ValueError(f"vae_mirror: expected a probability in [0, 1], got {vae_mirror}")
+        for name, value in dict(vae_mirror=vae_mirror, recurrent_mirror=recurrent_mirror).items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1], got {value}")
+        if variant == "cranet" and recurrent_mirror:
+            raise ValueError("recurrent_mirror: CRA-Net's discriminator pairs the generated frames with the unmirrored "
+                             "real ones; leave it at 0")
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing: expected a probability in [0, 1], got {teacher_forcing}")
         if not landmark_pos_weight > 0:
@@ -240,6 +251,7 @@ class CMMNet(L.LightningModule):
         if phase_lr is not None:
             self.hparams["phase_lr"] = [float(f) for f in phase_lr]
         self.automatic_optimization = False
+        self._mirror_generator: torch.Generator | None = None  # mirror_generator(), made at first use
         self.optimizer, self.optimizer_g, self.optimizer_d = optimizer, optimizer_g, optimizer_d
         channels = 1 if variant == "cmmnet" else 3
         self.encoder = ConvEncoder(channels, latent_dim, base_channels)
@@ -474,6 +486,35 @@ class CMMNet(L.LightningModule):
                 total = total + hp.best_of_k_weight * losses["best_of_k"]
         return total
 
+    def mirrored(self, sequences: torch.Tensor, p: float) -> torch.Tensor:
+        """Each sequence of ``sequences`` (B, T, C, H, W) flipped left-right with probability ``p``,
+        all its frames together (its neutral frame, the decoder's condition, included). The draws
+        come from the module's own generator (:meth:`mirror_generator`), not the global stream."""
+        if p <= 0:
+            return sequences
+        flip = (torch.rand(sequences.shape[0], generator=self.mirror_generator()) < p).to(sequences.device)
+        return torch.where(flip[:, None, None, None, None], sequences.flip(-1), sequences)
+
+    def mirror_generator(self) -> torch.Generator:
+        """The CPU generator of ``vae_mirror`` / ``recurrent_mirror``, seeded from the run's seed
+        (``torch.initial_seed()``, set by ``seed_everything``) at first use and kept in checkpoints.
+        Why its own: with mirroring on, the global stream (data order, frame draws) is the one of
+        the same run without it, so the translator, which never sees the landmark path, comes out
+        bit-identical and a comparison of the two runs' faces measures the landmark path alone
+        (docs/cmmnet.md, session 13)."""
+        if self._mirror_generator is None:
+            self._mirror_generator = torch.Generator().manual_seed(torch.initial_seed() + MIRROR_SEED_OFFSET)
+        return self._mirror_generator
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._mirror_generator is not None:
+            checkpoint["cmmnet_mirror_generator"] = self._mirror_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "cmmnet_mirror_generator" in checkpoint:
+            self._mirror_generator = torch.Generator()
+            self._mirror_generator.set_state(checkpoint["cmmnet_mirror_generator"])
+
     @staticmethod
     def random_frames(x: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         """Frames ``chosen`` (B, k) of each sequence of ``x`` (B, T, ...) -> (B, k, ...)."""
@@ -549,15 +590,14 @@ class CMMNet(L.LightningModule):
         else:
             if phase == "vae":
                 k = self.hparams.vae_frames
-                if self.hparams.vae_mirror > 0:
-                    mirrored = torch.rand(targets.shape[0], device=targets.device) < self.hparams.vae_mirror
-                    targets = torch.where(mirrored[:, None, None, None, None], targets.flip(-1), targets)
+                targets = self.mirrored(targets, self.hparams.vae_mirror)
                 first = targets[:, 0]  # the neutral frame, before the draw
                 if k is not None and k < targets.shape[1]:
                     chosen = self.draw_frames(targets, k)
                     targets = self.random_frames(targets, chosen)
                 losses = self.vae_losses(targets, first)
             else:
+                targets = self.mirrored(targets, self.hparams.recurrent_mirror)
                 losses = self.recurrent_losses(targets, label, phase)
             logits = losses.pop("_logits", None)
             loss = self.weighted(losses, phase)

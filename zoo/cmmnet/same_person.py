@@ -29,9 +29,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["WORLD_FILE", "smile_variants", "world_variant_sequences", "same_subject_groups"]
+__all__ = ["WORLD_FILE", "smile_variants", "variant_styles", "world_variant_sequences", "same_subject_groups"]
 
 WORLD_FILE = "facezoo_world.json"
+
+
+def variant_styles() -> list[tuple[str, str]]:
+    """The (mouth, eyes) style of each world variant, in the order :func:`smile_variants` and
+    :func:`world_variant_sequences` give them."""
+    from datamodules.synthetic.nemo_world import EYE_STYLES, MOUTH_STYLES
+
+    return [(m, e) for m in MOUTH_STYLES for e in EYE_STYLES]
 
 
 def smile_variants(style: Any, seed: int = 0) -> list[Any]:
@@ -57,7 +65,7 @@ def smile_variants(style: Any, seed: int = 0) -> list[Any]:
     else:  # pragma: no cover - would need a world that never draws a variant
         raise ValueError(f"smile_variants: the world's sampler never drew some of {MOUTH_STYLES} x {EYE_STYLES}")
     return [dataclasses.replace(style, mouth=m, eyes=e, jaw_open=float(jaw[m]), eye_closure=float(closure[e]))
-            for m in MOUTH_STYLES for e in EYE_STYLES]
+            for m, e in variant_styles()]
 
 
 def _world_meta(root: Path) -> dict | None:
