@@ -275,7 +275,8 @@ def _matched_styles(closest: Tensor) -> dict[str, Tensor]:
     variants (K,) (:func:`_closest_variants`, indices in the order of
     :func:`~zoo.cmmnet.same_person.variant_styles`): the distinct variants, 1 (all modes are one
     smile) .. min(K, V), and the distinct mouth and eye styles among them, 1 .. 2 each."""
-    styles = [variant_styles()[i] for i in closest.tolist()]
+    order = variant_styles()
+    styles = [order[i] for i in closest.tolist()]
     return {"modes_matched_variants": torch.tensor(float(len(set(styles)))),
             "modes_matched_mouth_styles": torch.tensor(float(len({mouth for mouth, _ in styles}))),
             "modes_matched_eye_styles": torch.tensor(float(len({eyes for _, eyes in styles})))}

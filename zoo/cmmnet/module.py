@@ -715,9 +715,9 @@ class CMMNet(L.LightningModule):
         with evaluation_mode(self):
             mu, _ = self.encoder(neutral_landmark_image.float())
             h = self.clstm(mu, label, num_frames)
-            conditional = torch.sigmoid(self.decode(h, neutral_landmark_image))
-            modes = torch.sigmoid(self.decode(self.modes(h), neutral_landmark_image))
-        return conditional, modes
+            # one decode for the conditional path and the modes: the neutral condition is encoded once
+            paths = torch.sigmoid(self.decode(torch.cat([h[:, None], self.modes(h)], dim=1), neutral_landmark_image))
+        return paths[:, 0], paths[:, 1:]
 
     @torch.no_grad()
     def generate(self, neutral_image: torch.Tensor, label, k: int | None = None,
