@@ -37,7 +37,8 @@ COLUMNS = ("ssim", "ssim_neutral_copy", "is", "is_real", "delta_is", "au6_curve_
            "modes_matched_mouth_styles", "modes_matched_eye_styles",
            "class_consistency", "classifier_accuracy_real", "class_consistency_landmarks",
            "classifier_accuracy_real_landmarks", "ssim_translated_real", "au6_curve_distance_translated_real",
-           "au12_curve_distance_translated_real", "classifier_accuracy_translated_real")
+           "au12_curve_distance_translated_real", "classifier_accuracy_translated_real",
+           "classifier_accuracy_translated_real_label_swapped")
 
 
 def build(config: Path, ckpt: Path):
@@ -78,7 +79,7 @@ def mode_figure(model, datamodule, path: Path, k: int, stride: int = 4) -> Path:
         videos = model.generate(neutral, label, kk, None if cranet else marks, steps)[0]
         rows_faces = [item["video"][None]]
         if not cranet:  # the translator alone on the real landmark images: what the faces can be at best
-            rows_faces.append(model.translate_sequences(item["landmark_images"][None], neutral, marks))
+            rows_faces.append(model.translate_sequences(item["landmark_images"][None], neutral, marks, label))
         faces = torch.cat([*rows_faces, videos])[:, ::stride]
         rows = [rearrange(_uint8(faces), "k t c h w -> (k h) (t w) c")]
         if not cranet:

@@ -439,19 +439,20 @@ def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
     assert torch.equal(paper.translate(frames, neutral, None), paper.translate(frames, neutral, marks))
     handed = []
     paper_translate = paper.translate
-    monkeypatch.setattr(paper, "translate", lambda m, z, first: handed.append(first) or paper_translate(m, z, first))
+    monkeypatch.setattr(paper, "translate",
+                        lambda m, z, first, label: handed.append(first) or paper_translate(m, z, first, label))
     paper.generate(neutral, 0, 1, marks, num_frames=2)
     assert handed == [None]
     # generation passes the neutral face's landmark image to every frame of every mode
     seen = []
     original = model.translate
-    monkeypatch.setattr(model, "translate", lambda m, z, first: seen.append(first) or original(m, z, first))
+    monkeypatch.setattr(model, "translate", lambda m, z, first, label: seen.append(first) or original(m, z, first, label))
     assert model.generate(neutral, 0, 2, marks, num_frames=3).shape == (2, 2, 3, 3, 64, 64)
     assert torch.equal(seen[0], marks.repeat_interleave(2 * 3, dim=0))
     # training: frame 0 of each sequence's landmarks, for each drawn frame
     model = small(translator_neutral_landmarks=True, phases=["translation"], phase_epochs=[1], translation_frames=2)
-    _, _, landmarks, first, no_au = model.train()._pairs(data.video[:, 0], data.video, data.marks)
-    assert no_au is None
+    _, _, landmarks, first, no_au, no_label = model.train()._pairs(data.video[:, 0], data.video, data.marks)
+    assert no_au is None and no_label is None
     assert landmarks.shape == first.shape == (4, 1, 64, 64)
     assert torch.equal(first, data.marks[:, 0].repeat_interleave(2, dim=0))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -461,6 +462,88 @@ def test_translator_neutral_landmarks_option(tmp_path, monkeypatch):
     assert _changed(before, model) == {"translator", "discriminator"}
     with pytest.raises(ValueError, match="translator_neutral_landmarks"):
         small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], translator_neutral_landmarks=True)
+
+
+def test_translator_label_reads_the_class_as_stargan_planes(monkeypatch, tmp_path):
+    torch.manual_seed(0)
+    paper = small().state_dict()
+    torch.manual_seed(0)
+    model = small(translator_label=True)
+    # one new weight, drawn apart: every other weight, and what is drawn after the model, as without it
+    assert set(model.state_dict()) - set(paper) == {"translator.label_in.weight"}
+    assert all(torch.equal(paper[k], model.state_dict()[k]) for k in paper)
+    after = []
+    for kw in ({}, {"translator_label": True}):
+        torch.manual_seed(0)
+        small(**kw)
+        after.append(torch.rand(3))
+    assert torch.equal(*after)
+    # the split first layer is one convolution over [neutral, landmark image, one-hot planes]
+    translator = model.translator.eval()
+    neutral, marks, label = torch.rand(3, 3, 64, 64) * 2 - 1, (torch.rand(3, 1, 64, 64) > 0.9).float(), torch.tensor([0, 1, 1])
+    first = translator.down[0][0]
+    joint = torch.nn.Conv2d(3 + 1 + 2, first.out_channels, 4, 2, 1)
+    joint.weight.data = torch.cat([first.weight, translator.label_in.weight], dim=1)
+    joint.bias.data = first.bias.detach().clone()
+    planes = torch.zeros(3, 2, 64, 64)
+    planes[torch.arange(3), label] = 1.0
+    features = []
+    handle = first.register_forward_hook(lambda module, inputs, output: features.append(inputs[0]))
+    translator(marks, neutral, label)
+    handle.remove()
+    expected = torch.nn.functional.leaky_relu(joint(torch.cat([neutral, marks, planes], dim=1)), 0.2)
+    assert torch.allclose(translator.down[0][1:](first(features[0]) + translator.label_in(planes)), expected, atol=1e-6)
+    # the class changes the face; without it, or with a wrong one, a clear error
+    assert not torch.allclose(translator(marks, neutral, label), translator(marks, neutral, 1 - label))
+    for bad, match in ((None, "translator_label|label_classes"), (torch.tensor([0, 1]), r"\(3,\)"),
+                       (torch.tensor([0.0, 1.0, 1.0]), "integer"), (torch.tensor([0, 1, 2]), "0..1")):
+        with pytest.raises(ValueError, match=match):
+            translator(marks, neutral, bad)
+    with pytest.raises(ValueError, match="translator_label"):
+        model.translate_sequences(marks[:, None], neutral)
+    assert model.translate_sequences(marks[:, None], neutral, None, "spontaneous").shape == (3, 1, 3, 64, 64)
+    # generation hands the requested class to every frame of every mode
+    seen = []
+    original = model.translate
+    monkeypatch.setattr(model, "translate", lambda m, z, f, lab: seen.append(lab) or original(m, z, f, lab))
+    model.generate(neutral[:2], torch.tensor([1, 0]), 2, marks[:2], num_frames=3)
+    assert torch.equal(seen[0], torch.tensor([1, 0]).repeat_interleave(2 * 3))
+    monkeypatch.undo()
+    # training: each drawn frame keeps its sequence's label, and the label weight learns
+    model = small(translator_label=True, phases=["translation"], phase_epochs=[1], translation_frames=2)
+    data = Sequences()
+    *_, labels = model.train()._pairs(data.video[:2, 0], data.video[:2], data.marks[:2], label=torch.tensor([0, 1]))
+    assert torch.equal(labels, torch.tensor([0, 0, 1, 1]))
+    before = model.translator.label_in.weight.detach().clone()
+    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer.fit(model, DataLoader(data, batch_size=2))
+    assert not torch.equal(before, model.translator.label_in.weight)
+    with pytest.raises(ValueError, match="translator_label"):
+        small(variant="cranet", phases=["vae", "clstm"], phase_epochs=[1, 1], translator_label=True)
+    with pytest.raises(ValueError, match="label_classes"):
+        UNetTranslator(4, label_classes=-1)
+
+
+def test_translator_label_learns_what_the_landmarks_do_not_show():
+    """Faces that differ by class only (as the world's cheek raise hardly moves the landmarks): with
+    the class as input the translator's L1 falls far below the best a class-blind one can do."""
+    neutral, marks = torch.zeros(4, 3, 64, 64), torch.zeros(4, 1, 64, 64)
+    label = torch.tensor([0, 1, 0, 1])
+    target = (label.float() - 0.5).view(4, 1, 1, 1).expand(4, 3, 64, 64)  # -0.5 posed, +0.5 spontaneous
+    errors = {}
+    for classes in (0, 2):
+        torch.manual_seed(0)
+        translator = UNetTranslator(4, label_classes=classes)
+        optimiser = torch.optim.Adam(translator.parameters(), lr=2e-3)
+        for _ in range(150):
+            loss = (translator(marks, neutral, label if classes else None) - target).abs().mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        errors[classes] = float(loss)
+    assert errors[0] > 0.45  # class-blind: the same input, two targets 1 apart -> L1 >= 0.5 at best
+    assert errors[2] < 0.1, errors
 
 
 class SequencesWithAU(Sequences):
@@ -496,7 +579,7 @@ def test_translator_au_weight_trains_an_au_head_and_a_generator_term(tmp_path):
     # the drawn frames' intensities travel with them
     data = SequencesWithAU(2)
     batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("video", "landmark_images", "au")}
-    _, real, _, _, au = model.train()._pairs(batch["video"][:, 0], batch["video"], batch["landmark_images"], batch["au"])
+    _, real, _, _, au, _ = model.train()._pairs(batch["video"][:, 0], batch["video"], batch["landmark_images"], batch["au"])
     assert au.shape == (4, 2) and torch.equal(au[:, 1], 10 * au[:, 0])
     frame = au[:, 0].long()
     assert torch.equal(real, batch["video"][torch.arange(2).repeat_interleave(2), frame])

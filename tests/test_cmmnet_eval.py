@@ -137,8 +137,12 @@ def test_evaluate_cmmnet_figures(disfa):
         assert "same_person_source" not in result and any("same-person" in note for note in result.notes)
     assert any("IS" in note for note in result.notes)  # no Inception weights offline: omitted, said so
     assert not any(key.endswith("/is") for key in result)
-    again = evaluate_cmmnet(_small(), disfa, k=5, seed=0)
+    again = evaluate_cmmnet(_small(translator_label=True), disfa, k=5, seed=0)  # the label reaches the translator
     assert again["k"] == 3 and any("num_modes" in note for note in again.notes)
+    # only a translator that reads the class is also given the other one
+    assert not any(key.endswith("label_swapped") for key in result)
+    for name in ("posed", "spontaneous"):
+        assert 0 <= again[f"{name}/classifier_accuracy_translated_real_label_swapped"] <= 1
 
 
 def test_evaluate_cranet_has_no_diversity(disfa):

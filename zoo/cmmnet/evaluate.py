@@ -46,6 +46,9 @@ the real neutral, 0.6 against their own first frame; real 0.66; docs/cmmnet.md).
   face: ``ssim_translated_real``, ``au6_curve_distance_translated_real``,
   ``au12_curve_distance_translated_real`` and ``classifier_accuracy_translated_real``, the
   upper bound of the generated videos' figures (what is lost in drawing faces from landmarks);
+  a translator that reads the class (``translator_label``) is also given the *other* class with
+  the same landmark images: ``classifier_accuracy_translated_real_label_swapped`` (still against
+  the true class) says how much of the faces' class comes from the landmarks rather than the label;
 * the *landmark path* (CMM-Net only), the same checks without the translator, so that they say
   what the conditional LSTM and the modes do rather than how well faces are drawn: a second AU
   estimator, fitted on the training split's landmark images (:func:`landmark_input`), reads the
@@ -200,13 +203,14 @@ def _dataset(datamodule, split: str):
 
 
 @torch.no_grad()
-def _translate(model, marks: Tensor, neutral: Tensor, batch_size: int) -> Tensor:
-    """The translator on landmark images (B, T, 1, S, S) with neutral faces (B, 3, S, S) -> (B, T, 3, S, S)."""
+def _translate(model, marks: Tensor, neutral: Tensor, labels: Tensor, batch_size: int) -> Tensor:
+    """The translator on landmark images (B, T, 1, S, S) with neutral faces (B, 3, S, S) and labels
+    (B,) (read with ``translator_label``) -> (B, T, 3, S, S)."""
     out = []
     with evaluation_mode(model):
         for i in range(0, len(marks), batch_size):
             m, z = marks[i:i + batch_size].to(model.device), neutral[i:i + batch_size].to(model.device)
-            out.append(model.translate_sequences(m, z, m[:, 0]).cpu())
+            out.append(model.translate_sequences(m, z, m[:, 0], labels[i:i + batch_size].to(model.device)).cpu())
     return torch.cat(out)
 
 
@@ -372,10 +376,13 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
                                                          landmark_estimator, result)
     translated_au = None
     if not cranet:  # the translator alone on the real landmark images: the upper bound of the face figures
-        translated = _translate(model, test["landmark_images"], test["neutral"], batch_size)
+        translated = _translate(model, test["landmark_images"], test["neutral"], test["label"], batch_size)
         translated_au = estimator.sequences(translated[:, 0], translated)  # against its own first frame
         translated_ssim = torch.stack([_ssim(_to_uint8(translated[i]), _to_uint8(test["video"][i]))
                                        for i in range(len(translated))])
+        if model.hparams.get("translator_label"):
+            swapped = _translate(model, test["landmark_images"], test["neutral"], 1 - test["label"], batch_size)
+            swapped_au = estimator.sequences(swapped[:, 0], swapped)
 
     try:
         from zoo.metrics.feature_nets import build_feature_net
@@ -473,6 +480,9 @@ def evaluate_cmmnet(model, datamodule, *, k: int = 3, seed: int = 0, split: str 
             if upper.numel() > 1:
                 result[f"{name}/au12_curve_distance_translated_real"] = float(upper[1])
             result[f"{name}/classifier_accuracy_translated_real"] = classifier.accuracy(translated_au[mine], labels[mine])
+            if model.hparams.get("translator_label"):
+                result[f"{name}/classifier_accuracy_translated_real_label_swapped"] = classifier.accuracy(
+                    swapped_au[mine], labels[mine])
         for figure in ("ssim", "diversity_au", "diversity_video", "diversity_landmarks_px", "diversity_au_landmarks",
                        "modes_matched_variants", "modes_matched_mouth_styles", "modes_matched_eye_styles",
                        "diversity_au_same_person", "diversity_video_same_person", "diversity_landmarks_px_same_person",

@@ -150,6 +150,13 @@ class CMMNet(L.LightningModule):
             the neutral face's embedding (train / held-out latent error 70 / 129 on the demo);
             mirrored people are new people (held-out 121, the best mode's 84 against 102;
             docs/cmmnet.md, session 13). CMM-Net only.
+        translator_label: the translator also reads the smile class (one-hot planes, StarGAN's
+            conditioning; :class:`zoo.cmmnet.nets.UNetTranslator` ``label_classes``): in training
+            the sequence's label, at generation the requested one. Off by default (the paper's
+            translator sees the landmark image and the neutral face, Sec. 3.4). Why: the Duchenne
+            cheek raise that tells the classes apart hardly moves the landmarks, so from the
+            landmark image alone the translator can only draw a cheek raise between the classes'
+            (docs/cmmnet.md, session 14). CMM-Net only.
         optimizer, optimizer_g, optimizer_d: ``OptimizerCallable``s (default Adam 2e-4, 0.5/0.999).
         pretrained: a manifest name or weights file loaded (strictly) at construction, to fine-tune.
     """
@@ -189,6 +196,7 @@ class CMMNet(L.LightningModule):
         decoder_neutral_landmarks: bool = False,
         vae_mirror: float = 0.0,
         recurrent_mirror: float = 0.0,
+        translator_label: bool = False,
         optimizer: OptimizerCallable = pix2pix_adam,
         optimizer_g: OptimizerCallable = pix2pix_adam,
         optimizer_d: OptimizerCallable = pix2pix_adam,
@@ -242,6 +250,8 @@ class CMMNet(L.LightningModule):
             raise ValueError("translator_neutral_landmarks: CRA-Net has no translator; leave it off")
         if variant == "cranet" and decoder_neutral_landmarks:
             raise ValueError("decoder_neutral_landmarks: CRA-Net decodes faces, it has no neutral landmark image; leave it off")
+        if variant == "cranet" and translator_label:
+            raise ValueError("translator_label: CRA-Net has no translator; leave it off")
         if variant == "cranet" and translator_au_weight:
             raise ValueError("translator_au_weight: CRA-Net has no translator; leave it at 0")
         if variant == "cranet" and landmark_pos_weight != 1.0:
@@ -265,7 +275,8 @@ class CMMNet(L.LightningModule):
         if variant == "cmmnet":
             self.modes = MultiModeLSTM(num_modes, latent_dim, lstm_hidden)
             self.translator = UNetTranslator(translator_channels, skip_connections,
-                                             landmark_channels=2 if translator_neutral_landmarks else 1)
+                                             landmark_channels=2 if translator_neutral_landmarks else 1,
+                                             label_classes=num_classes if translator_label else 0)
         if pretrained is not None:  # fine-tune from published weights (zoo/common/pretrained.py)
             load_pretrained(self, pretrained)
 
@@ -526,10 +537,11 @@ class CMMNet(L.LightningModule):
         return torch.stack([torch.randperm(x.shape[1], device=x.device)[:k] for _ in range(x.shape[0])])
 
     def _pairs(self, neutral: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor | None,
-               au: torch.Tensor | None = None):
+               au: torch.Tensor | None = None, label: torch.Tensor | None = None):
         """Flatten (B, T, ...) frames with their neutral face; optionally a random frame subset.
-        Returns (neutral faces, frames, landmarks, the landmarks' frame 0, AU intensities (B T', A)),
-        each (B T', ...); the last three are None when ``landmarks`` / ``au`` are."""
+        Returns (neutral faces, frames, landmarks, the landmarks' frame 0, AU intensities (B T', A),
+        labels (B T',)), each (B T', ...); the last four are None when ``landmarks`` / ``au`` /
+        ``label`` are."""
         steps = frames.shape[1]
         first = landmarks[:, 0] if landmarks is not None else None
         k = self.hparams.translation_frames
@@ -541,32 +553,39 @@ class CMMNet(L.LightningModule):
         flat = lambda x: rearrange(x, "b t ... -> (b t) ...") if x is not None else None  # noqa: E731
         z0 = repeat(neutral, "b c h w -> (b t) c h w", t=steps)
         first = repeat(first, "b c h w -> (b t) c h w", t=steps) if first is not None else None
-        return z0, flat(frames), flat(landmarks), first, flat(au)
+        label = repeat(label, "b -> (b t)", t=steps) if label is not None else None
+        return z0, flat(frames), flat(landmarks), first, flat(au), label
 
     def translate(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
-                  neutral_landmark_image: torch.Tensor | None) -> torch.Tensor:
+                  neutral_landmark_image: torch.Tensor | None, label: torch.Tensor | None = None) -> torch.Tensor:
         """The translator: landmark images (N, 1, S, S) and neutral faces (N, 3, S, S) -> faces (N, 3, S, S);
-        ``neutral_landmark_image`` (N, 1, S, S) is read only with ``translator_neutral_landmarks``
-        (callers may pass None without it)."""
+        ``neutral_landmark_image`` (N, 1, S, S) is read only with ``translator_neutral_landmarks``,
+        ``label`` (N,) only with ``translator_label`` (callers may pass None without them)."""
         if self.hparams.translator_neutral_landmarks:
             if neutral_landmark_image is None or neutral_landmark_image.shape != landmark_images.shape:
                 got = None if neutral_landmark_image is None else tuple(neutral_landmark_image.shape)
                 raise ValueError(f"neutral_landmark_image: expected {tuple(landmark_images.shape)} like the landmark "
                                  f"images, got {got}")
             landmark_images = torch.cat([landmark_images, neutral_landmark_image.to(landmark_images.dtype)], dim=1)
-        return self.translator(landmark_images, neutral)
+        return self.translator(landmark_images, neutral, label if self.hparams.translator_label else None)
 
     def translate_sequences(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
-                            neutral_landmark_image: torch.Tensor | None = None) -> torch.Tensor:
+                            neutral_landmark_image: torch.Tensor | None = None, label=None) -> torch.Tensor:
         """:meth:`translate` frame by frame: landmark-image sequences (B, T, 1, S, S), each with its
-        neutral face (B, 3, S, S) and (read only with ``translator_neutral_landmarks``) its neutral
-        landmark image (B, 1, S, S) -> faces (B, T, 3, S, S)."""
+        neutral face (B, 3, S, S), its neutral landmark image (B, 1, S, S; read only with
+        ``translator_neutral_landmarks``) and its class (an int, a name or (B,); read only with
+        ``translator_label``) -> faces (B, T, 3, S, S)."""
         b, t = landmark_images.shape[:2]
         first = None
         if self.hparams.translator_neutral_landmarks and neutral_landmark_image is not None:
             first = repeat(neutral_landmark_image.float(), "b c h w -> (b t) c h w", t=t)
+        if self.hparams.translator_label:
+            if label is None:
+                raise ValueError("label: this translator reads the smile class (translator_label); pass the "
+                                 "sequences' labels")
+            label = repeat(self._check_label(label, b).to(landmark_images.device), "b -> (b t)", t=t)
         faces = self.translate(rearrange(landmark_images.float(), "b t c h w -> (b t) c h w"),
-                               repeat(neutral.float(), "b c h w -> (b t) c h w", t=t), first)
+                               repeat(neutral.float(), "b c h w -> (b t) c h w", t=t), first, label)
         return rearrange(faces, "(b t) c h w -> b t c h w", b=b)
 
     @staticmethod
@@ -584,8 +603,8 @@ class CMMNet(L.LightningModule):
         logs: dict[str, torch.Tensor] = {}
         if phase == "translation":
             au = self._smile_aus(batch) if self.hparams.translator_au_weight else None
-            z0, real, landmarks, first, au = self._pairs(neutral, frames, targets, au)
-            fake = self.translate(landmarks, z0, first)
+            z0, real, landmarks, first, au, labels = self._pairs(neutral, frames, targets, au, label)
+            fake = self.translate(landmarks, z0, first, labels)
             logs.update(self._adversarial_step(z0, real, fake, optimizers[1], opt_d, au))
         else:
             if phase == "vae":
@@ -603,7 +622,7 @@ class CMMNet(L.LightningModule):
             loss = self.weighted(losses, phase)
             if self.is_cranet and phase == "clstm" and self.hparams.adversarial_weight > 0:
                 # CRA-Net: a discriminator "on top of the generated images" (Sec. 4.1)
-                z0, real, fake, _, _ = self._pairs(neutral, frames, torch.tanh(logits))
+                z0, real, fake, _, _, _ = self._pairs(neutral, frames, torch.tanh(logits))
                 self._discriminator_step(z0, real, fake, opt_d, logs)
                 loss = loss + self.hparams.adversarial_weight * self.gan_loss(self.discriminator(z0, fake), True)
             opt_main.zero_grad(set_to_none=True)
@@ -674,8 +693,8 @@ class CMMNet(L.LightningModule):
             losses.update(recurrent)
         logs = dict(losses, loss=self.weighted(losses, phase))
         if not self.is_cranet:
-            z0, real, landmarks, first, _ = self._pairs(neutral, frames, targets)
-            fake = self.translate(landmarks, z0, first)
+            z0, real, landmarks, first, _, labels = self._pairs(neutral, frames, targets, label=label)
+            fake = self.translate(landmarks, z0, first, labels)
             logs["translation_l1"] = (fake - real).abs().mean()
             if phase == "translation":
                 logs["loss"] = logs["translation_l1"]
@@ -760,7 +779,7 @@ class CMMNet(L.LightningModule):
                 sequences = torch.cat([conditional[:, None], sequences], dim=1)
             kk = sequences.shape[1]
             faces = self.translate_sequences(rearrange(sequences, "b k t c h w -> b (k t) c h w"), neutral_image,
-                                             neutral_landmark_image)
+                                             neutral_landmark_image, label)
         return rearrange(faces, "b (k t) c h w -> b k t c h w", k=kk).contiguous()
 
     def image_pairs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,7 +18,8 @@ Layer tables from the paper's Sec. 4.1 (notes A.6); Conv(k, s, p) = kernel, stri
 * :class:`UNetTranslator`: 6 x Conv(4,2,1) 64-128-256-512-512-512 (LeakyReLU on the first
   five, BatchNorm but on the first and last, ReLU on the last), the mirrored decoder (ReLU +
   BatchNorm, tanh last) with U-Net skips (Sec. 3.4 "U-Net like", pix2pix); 4 input channels
-  (neutral RGB + landmark image), 3 output.
+  (neutral RGB + landmark image), 3 output; optionally (not the paper's) the smile class as
+  one-hot planes (StarGAN's conditioning).
 * :class:`PatchDiscriminator`: 3 x Conv(4,2,1) + 2 x Conv(4,1,1) 64-128-256-512-1 on image pairs
   (6 channels), LeakyReLU after all but the last, BatchNorm on the middle three (pix2pix
   ``basic`` with ``n_layers_D 3``); a 6x6 map of logits on 64x64 input.
@@ -254,10 +255,21 @@ def push_loss(logits: torch.Tensor) -> torch.Tensor:
 
 
 class UNetTranslator(nn.Module):
-    """(landmark image (N, 1, 64, 64), neutral face (N, 3, 64, 64) in [-1, 1]) -> face (N, 3, 64, 64)."""
+    """(landmark image (N, 1, 64, 64), neutral face (N, 3, 64, 64) in [-1, 1]) -> face (N, 3, 64, 64).
 
-    def __init__(self, base_channels: int = 64, skip_connections: bool = True, landmark_channels: int = 1) -> None:
+    ``label_classes`` > 0 (not CMM-Net's) also feeds the smile class, StarGAN's way (Choi et al.,
+    CVPR 2018, Sec. 3: the target label as one-hot planes "spatially replicated" next to the image):
+    :meth:`forward` then takes ``label`` (N,). The planes go through a convolution of their own,
+    added to the first layer's before its activation, which is the first convolution over the
+    concatenated input split in two (convolution is linear in its input channels). Drawn from a
+    forked RNG, so every other weight, hence the run's random stream, is as without it.
+    """
+
+    def __init__(self, base_channels: int = 64, skip_connections: bool = True, landmark_channels: int = 1,
+                 label_classes: int = 0) -> None:
         super().__init__()
+        if label_classes < 0:
+            raise ValueError(f"label_classes: expected >= 0 (0 = no label input), got {label_classes}")
         widths = [base_channels * m for m in (1, 2, 4, 8, 8, 8)]
         self.down = nn.ModuleList()
         previous = 3 + landmark_channels
@@ -277,15 +289,34 @@ class UNetTranslator(nn.Module):
             layers += [nn.Tanh()] if last else [nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
             self.up.append(nn.Sequential(*layers))
             previous = width
-        self.skip_connections, self.landmark_channels = skip_connections, landmark_channels
+        self.skip_connections, self.landmark_channels, self.label_classes = skip_connections, landmark_channels, label_classes
+        if label_classes:
+            with torch.random.fork_rng(devices=[]):
+                self.label_in = nn.Conv2d(label_classes, widths[0], 4, 2, 1, bias=False)
 
-    def forward(self, landmark_image: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
+    def label_planes(self, label: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """One-hot label planes (N, label_classes, S, S) for images ``like`` (N, C, S, S)."""
+        n, _, height, width = like.shape
+        if not isinstance(label, torch.Tensor) or label.shape != (n,) or label.is_floating_point():
+            got = f"{label.dtype} {tuple(label.shape)}" if isinstance(label, torch.Tensor) else type(label).__name__
+            raise ValueError(f"label: this translator reads the class (label_classes={self.label_classes}); "
+                             f"expected an integer tensor ({n},), got {got}")
+        if label.numel() and not 0 <= int(label.min()) <= int(label.max()) < self.label_classes:
+            raise ValueError(f"label: expected class indices in 0..{self.label_classes - 1}, got {label.unique().tolist()}")
+        one_hot = nn.functional.one_hot(label.long(), self.label_classes).to(like.dtype)
+        return repeat(one_hot, "n c -> n c h w", h=height, w=width)
+
+    def forward(self, landmark_image: torch.Tensor, neutral: torch.Tensor,
+                label: torch.Tensor | None = None) -> torch.Tensor:
         check_image(landmark_image, self.landmark_channels, "landmark_image")
         check_image(neutral, 3, "neutral")
         x = torch.cat([neutral, landmark_image], dim=1)
         skips = []
-        for layer in self.down:
-            x = layer(x)
+        for i, layer in enumerate(self.down):
+            if i == 0 and self.label_classes:
+                x = layer[1:](layer[0](x) + self.label_in(self.label_planes(label, x)))
+            else:
+                x = layer(x)
             skips.append(x)
         for i, layer in enumerate(self.up):
             if self.skip_connections and i > 0:
