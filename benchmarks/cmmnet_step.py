@@ -11,7 +11,8 @@ size: zoo/demo/cmmnet.yaml (quarter widths, LSTM 128, batch 8, 4 frames per tran
 ``--recurrent-loss latent`` times the clstm / multimode steps of ``recurrent_loss: latent`` (the
 demo's since session 8: the LSTMs regress the frozen encoder's embeddings, no decoding; with
 best-of-K on, as in the demo); ``pixels`` (default) the paper's Eq. 1. ``--decoder-neutral-landmarks``
-times the landmark decoder that also reads the neutral landmark image (the demo's since session 12).
+times the landmark decoder that also reads the neutral landmark image (the demo's since session 12),
+``--translator-label`` the translator that also reads the smile class (the demo's since session 14).
 Memory: peak RSS of the process (``resource.getrusage``) and, on CUDA, peak allocated memory.
 """
 
@@ -51,11 +52,12 @@ def _batch(size: int, device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def measure(size: str, phase: str, steps: int, warmup: int, device: torch.device, batch_size: int | None,
-            recurrent_loss: str = "pixels", decoder_neutral_landmarks: bool = False) -> dict:
+            recurrent_loss: str = "pixels", decoder_neutral_landmarks: bool = False,
+            translator_label: bool = False) -> dict:
     preset = PRESETS[size]
     latent = dict(recurrent_loss="latent", vae_weight=0.0, best_of_k_weight=1.0) if recurrent_loss == "latent" else {}
     model = CMMNet(phases=[phase], phase_epochs=[1], **preset["model"], **latent,
-                   decoder_neutral_landmarks=decoder_neutral_landmarks).to(device)
+                   decoder_neutral_landmarks=decoder_neutral_landmarks, translator_label=translator_label).to(device)
     batch = _batch(batch_size or preset["batch"], device)
     trainer = L.Trainer(accelerator="cuda" if device.type == "cuda" else "cpu", devices=1, logger=False,
                                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -82,7 +84,7 @@ def measure(size: str, phase: str, steps: int, warmup: int, device: torch.device
     timed = times[warmup:]
     return {
         "size": size, "phase": phase, "recurrent_loss": recurrent_loss,
-        "decoder_neutral_landmarks": decoder_neutral_landmarks, "batch": int(batch["video"].shape[0]), "frames": FRAMES,
+        "decoder_neutral_landmarks": decoder_neutral_landmarks, "translator_label": translator_label, "batch": int(batch["video"].shape[0]), "frames": FRAMES,
         "parameters": sum(p.numel() for p in model.parameters()),
         "step_s_median": statistics.median(timed), "step_s_min": min(timed), "steps": len(timed),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the clstm / multimode steps' loss (module option recurrent_loss; default pixels)")
     parser.add_argument("--decoder-neutral-landmarks", action="store_true",
                         help="the landmark decoder also reads the neutral landmark image (module option)")
+    parser.add_argument("--translator-label", action="store_true",
+                        help="the translator also reads the smile class (module option)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machines)")
@@ -111,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     torch.manual_seed(0)
     rows = [measure(args.size, phase, args.steps, args.warmup, device, args.batch, args.recurrent_loss,
-                    args.decoder_neutral_landmarks)
+                    args.decoder_neutral_landmarks, args.translator_label)
             for phase in args.phases]
     for row in rows:
         loss = f" ({row['recurrent_loss']})" if row["phase"] in ("clstm", "multimode") else ""
         if row["decoder_neutral_landmarks"] and row["phase"] != "translation":
             loss += " +neutral"
+        if row["translator_label"] and row["phase"] == "translation":
+            loss += " +label"
         print(f"{row['size']:>5} {row['phase'] + loss:<20} batch {row['batch']:>2} x T {row['frames']}: "
               f"{row['step_s_median'] * 1000:8.1f} ms/step (min {row['step_s_min'] * 1000:.1f}), "
               f"peak RSS {row['peak_rss_mb']:.0f} MB"

@@ -667,6 +667,11 @@ def test_step_benchmark_prints_and_writes_its_figures(tmp_path, capsys):
     assert row["step_s_median"] > 0 and row["peak_rss_mb"] > 0
     plain = CMMNet(**script["PRESETS"]["demo"]["model"])
     assert row["parameters"] > sum(p.numel() for p in plain.parameters())  # the condition encoder's weights
+    assert script["main"](["--phases", "translation", "--steps", "1", "--warmup", "0", "--batch", "1",
+                           "--translator-label", "--json", str(out)]) == 0
+    assert "translation +label" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["translator_label"] and row["parameters"] > sum(p.numel() for p in plain.parameters())
 
 
 def test_translate_sequences_is_translate_frame_by_frame_with_each_sequence_neutral():
