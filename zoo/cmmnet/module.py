@@ -567,7 +567,7 @@ class CMMNet(L.LightningModule):
                 raise ValueError(f"neutral_landmark_image: expected {tuple(landmark_images.shape)} like the landmark "
                                  f"images, got {got}")
             landmark_images = torch.cat([landmark_images, neutral_landmark_image.to(landmark_images.dtype)], dim=1)
-        return self.translator(landmark_images, neutral, label if self.hparams.translator_label else None)
+        return self.translator(landmark_images, neutral, label)  # a class-blind translator ignores label
 
     def translate_sequences(self, landmark_images: torch.Tensor, neutral: torch.Tensor,
                             neutral_landmark_image: torch.Tensor | None = None, label=None) -> torch.Tensor:
