@@ -301,8 +301,8 @@ class UNetTranslator(nn.Module):
             got = f"{label.dtype} {tuple(label.shape)}" if isinstance(label, torch.Tensor) else type(label).__name__
             raise ValueError(f"label: this translator reads the class (label_classes={self.label_classes}); "
                              f"expected an integer tensor ({n},), got {got}")
-        # both bounds in one device sync
-        if label.numel() and not 0 <= (bounds := torch.stack(torch.aminmax(label)).tolist())[0] <= bounds[1] < self.label_classes:
+        low, high = torch.stack(torch.aminmax(label)).tolist() if label.numel() else (0, 0)  # one device sync
+        if not 0 <= low <= high < self.label_classes:
             raise ValueError(f"label: expected class indices in 0..{self.label_classes - 1}, got {label.unique().tolist()}")
         one_hot = nn.functional.one_hot(label.long(), self.label_classes).to(like.dtype)
         return repeat(one_hot, "n c -> n c h w", h=height, w=width)
