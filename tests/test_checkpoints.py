@@ -324,3 +324,49 @@ def test_published_files_get_the_umask_mode_not_mkstemps_private_one(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by the lab it is published to
+
+
+# ---------------------------------------------------------------------- facezoo generate --ckpt
+def test_generate_command_takes_published_names_exported_files_and_lightning_checkpoints(
+        tmp_path, monkeypatch, capsys, exported):
+    """`facezoo generate --ckpt NAME` builds the model from the weights' own config; with --config,
+    --ckpt may also be an exported file or a Lightning checkpoint. All give the same reactions."""
+    import numpy as np
+    import yaml
+
+    from datamodules.features.io import write_video, write_wav
+
+    data, _, model, entry = exported
+    (tmp_path / "t.safetensors").write_bytes(data)
+    _manifest(tmp_path, monkeypatch, [{**entry, "url": "t.safetensors"}])
+    config = tmp_path / "tiny.yaml"
+    # a zoo config: the model, and a DataModule that `generate` builds but never reads
+    config.write_text(yaml.safe_dump({"model": entry["config"], "data": {"class_path": "datamodules.react.REACTDataModule"}}))
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "run.ckpt")
+    rng = np.random.default_rng(0)
+    video = write_video(tmp_path / "s.mp4", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8))
+    wav = write_wav(tmp_path / "s.wav", rng.standard_normal(8 * 1764).astype(np.float32) * 0.1, 44100)
+    inputs = ["--speaker-video", str(video), "--speaker-audio", str(wav), "--num-samples", "2", "--image-size", "32"]
+
+    outputs = {}
+    for name, weights in {"published name": ["--ckpt", "transae.tiny"],
+                          "exported file": ["--config", str(config), "--ckpt", str(tmp_path / "t.safetensors")],
+                          "lightning checkpoint": ["--config", str(config), "--ckpt", str(tmp_path / "run.ckpt")]}.items():
+        out = tmp_path / name.replace(" ", "_")
+        assert main(["generate", *weights, "--out", str(out), *inputs]) == 0
+        outputs[name] = np.load(out / "s_reactions.npy")
+    assert outputs["published name"].shape == (2, 8, 58)
+    for name in ("exported file", "lightning checkpoint"):
+        np.testing.assert_allclose(outputs[name], outputs["published name"], atol=1e-5)
+
+    def error_of(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["generate", *argv, "--out", str(tmp_path / "bad"), *inputs])
+        assert exit_info.value.code == 2
+        return capsys.readouterr().err
+
+    assert "--config" in error_of([])  # neither: says what is expected
+    assert "pass the --config it was trained with" in error_of(["--ckpt", str(tmp_path / "run.ckpt")])
+    assert "Did you mean transae.tiny" in error_of(["--ckpt", "transae.tinny"])
+    assert "no such weights file" in error_of(["--config", str(config), "--ckpt", str(tmp_path / "nope.safetensors")])
+    assert not (tmp_path / "bad").exists()

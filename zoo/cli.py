@@ -48,7 +48,8 @@ def _zoo_command(name: str, argv: Sequence[str], prog: str) -> int:
     # own inputs) parse in two phases; their first phase leaves --help to the second.
     two_phase = getattr(module, "ACCEPTS_EXTRA_ARGS", False)
     parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=help_text,
-                                     add_help=not (two_phase and "--config" in argv))
+                                     add_help=not (two_phase and any(
+                                         option in argv for option in getattr(module, "MODEL_OPTIONS", ("--config",)))))
     module.configure_parser(parser)
     if two_phase:
         args, _ = parser.parse_known_args(argv)

@@ -2,10 +2,14 @@
 
     facezoo generate --config zoo/<name>.yaml --ckpt RUN.ckpt --out DIR [--num-samples K]
                      [--seed S] [--device cpu|cuda] [method-specific inputs]
+    facezoo generate --ckpt cmmnet.demo --out DIR [method-specific inputs]     # published weights
 
-The model is built from the config exactly as ``fit`` builds it (``ZooCLI`` with ``run=False``),
-its weights are read from ``--ckpt`` with ``torch.load(weights_only=True)``, and then the model
-class takes over. A model class supports ``generate`` by defining
+With ``--config`` the model is built from the config exactly as ``fit`` builds it (``ZooCLI`` with
+``run=False``) and ``--ckpt`` is a Lightning checkpoint of it (``torch.load(weights_only=True)``),
+an exported weights file or a published model's name (verified download, as ``facezoo download``);
+every tensor must fit. Without ``--config``, ``--ckpt`` names published weights or an exported
+file, and the model is built from the config the weights carry (:func:`zoo.load_model`). Then the
+model class takes over. A model class supports ``generate`` by defining
 
 * ``add_generate_arguments(parser: argparse.ArgumentParser) -> None`` (classmethod): its inputs,
   e.g. ``--speaker-video``/``--speaker-audio`` for ReactFace, ``--neutral-image``/``--label`` for
@@ -20,14 +24,18 @@ import argparse
 import sys
 from pathlib import Path
 
-ACCEPTS_EXTRA_ARGS = True  # the model named by --config adds its own input options
+ACCEPTS_EXTRA_ARGS = True  # the model named by --config (or by --ckpt's weights) adds its own input options
+MODEL_OPTIONS = ("--config", "--ckpt")  # either names the model, so --help waits for its inputs
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", action="append", required=True, type=Path,
-                        help="the model's zoo config (repeatable, later ones win), e.g. zoo/reactface.yaml")
-    parser.add_argument("--ckpt", type=Path, default=None,
-                        help="Lightning checkpoint with the trained weights (omit only to smoke-test)")
+    parser.add_argument("--config", action="append", type=Path, default=None,
+                        help="the model's zoo config (repeatable, later ones win), e.g. zoo/reactface.yaml; "
+                             "not needed when --ckpt is published or exported weights, which carry their config")
+    parser.add_argument("--ckpt", default=None,
+                        help="the trained weights: a Lightning checkpoint (.ckpt) of --config's model, an exported "
+                             ".safetensors file, or a published model's name (`facezoo download --list`); omit only "
+                             "to smoke-test --config's untrained model")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--num-samples", type=int, default=1, help="samples per input (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -49,8 +57,10 @@ def build_model(configs: list[Path]):
 
 
 def load_weights(model, ckpt: Path) -> None:
+    """A Lightning checkpoint's ``state_dict`` into ``model`` (every tensor must fit)."""
     import torch
 
+    ckpt = Path(ckpt)
     if not ckpt.is_file():
         raise FileNotFoundError(f"--ckpt {ckpt}: no such file")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -66,13 +76,45 @@ def load_weights(model, ckpt: Path) -> None:
                          f"unexpected {unexpected[:5]} (is it a checkpoint of this config?)")
 
 
+def load_published(model, source: str) -> None:
+    """Published weights (a manifest name, downloaded and verified) or an exported weights file into
+    ``model`` built from ``--config`` (strict, as ``--model.init_args.pretrained``)."""
+    from zoo.common.pretrained import load_into, read_weights, resolve_source
+
+    path, _ = resolve_source(source)
+    tensors, _ = read_weights(path)
+    load_into(model, tensors, f"--ckpt {source} ({path})")
+
+
+def model_for(config: list[Path] | None, ckpt: str | None):
+    """The model ``--config`` / ``--ckpt`` describe, with its weights (None: untrained)."""
+    if config:
+        model = build_model(config)
+        if ckpt is None:
+            return model, None
+        if str(ckpt).endswith(".ckpt"):
+            load_weights(model, Path(ckpt))
+        else:
+            load_published(model, ckpt)
+        return model, ckpt
+    if ckpt is None:
+        raise ValueError("expected --config (a zoo config, with --ckpt for its trained weights) or --ckpt naming "
+                         "published weights (e.g. --ckpt cmmnet.demo; list them with `facezoo download --list`)")
+    if str(ckpt).endswith(".ckpt"):
+        raise ValueError(f"--ckpt {ckpt}: a Lightning checkpoint does not say how to build its model; pass the "
+                         "--config it was trained with")
+    from zoo.common.pretrained import load_model
+
+    return load_model(ckpt), ckpt  # built from the weights' own config
+
+
 def run(args: argparse.Namespace) -> int:
     import lightning as L
     import torch
 
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
-    model = build_model(args.config)
+    model, weights = model_for(args.config, args.ckpt)
     model_class = type(model)
     if not (hasattr(model_class, "add_generate_arguments") and hasattr(model_class, "generate_to_files")):
         raise ValueError(f"{model_class.__name__} does not support `facezoo generate` yet "
@@ -81,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
     configure_parser(parser)
     model_class.add_generate_arguments(parser)
     full = parser.parse_args(args.argv)
-    if full.ckpt is not None:
-        load_weights(model, full.ckpt)
-    else:
+    if weights is None:
         print("facezoo generate: no --ckpt given, generating with untrained weights", file=sys.stderr)
     L.seed_everything(full.seed, verbose=False)
     model = model.to(torch.device(full.device)).eval()
