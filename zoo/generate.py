@@ -76,36 +76,24 @@ def load_weights(model, ckpt: Path) -> None:
                          f"unexpected {unexpected[:5]} (is it a checkpoint of this config?)")
 
 
-def load_published(model, source: str) -> None:
-    """Published weights (a manifest name, downloaded and verified) or an exported weights file into
-    ``model`` built from ``--config`` (strict, as ``--model.init_args.pretrained``)."""
-    from zoo.common.pretrained import load_into, read_weights, resolve_source
-
-    path, _ = resolve_source(source)
-    tensors, _ = read_weights(path)
-    load_into(model, tensors, f"--ckpt {source} ({path})")
-
-
 def model_for(config: list[Path] | None, ckpt: str | None):
-    """The model ``--config`` / ``--ckpt`` describe, with its weights (None: untrained)."""
+    """The model ``--config`` / ``--ckpt`` describe, with ``--ckpt``'s weights (untrained without)."""
+    from zoo.common.pretrained import load_model, load_pretrained
+
     if config:
         model = build_model(config)
-        if ckpt is None:
-            return model, None
-        if str(ckpt).endswith(".ckpt"):
+        if ckpt is not None and str(ckpt).endswith(".ckpt"):
             load_weights(model, Path(ckpt))
-        else:
-            load_published(model, ckpt)
-        return model, ckpt
+        elif ckpt is not None:  # a manifest name (verified download) or an exported file; strict
+            load_pretrained(model, ckpt, argument="--ckpt")
+        return model
     if ckpt is None:
         raise ValueError("expected --config (a zoo config, with --ckpt for its trained weights) or --ckpt naming "
                          "published weights (e.g. --ckpt cmmnet.demo; list them with `facezoo download --list`)")
     if str(ckpt).endswith(".ckpt"):
         raise ValueError(f"--ckpt {ckpt}: a Lightning checkpoint does not say how to build its model; pass the "
                          "--config it was trained with")
-    from zoo.common.pretrained import load_model
-
-    return load_model(ckpt), ckpt  # built from the weights' own config
+    return load_model(ckpt)  # built from the weights' own config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
-    model, weights = model_for(args.config, args.ckpt)
+    model = model_for(args.config, args.ckpt)
     model_class = type(model)
     if not (hasattr(model_class, "add_generate_arguments") and hasattr(model_class, "generate_to_files")):
         raise ValueError(f"{model_class.__name__} does not support `facezoo generate` yet "
@@ -123,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     configure_parser(parser)
     model_class.add_generate_arguments(parser)
     full = parser.parse_args(args.argv)
-    if weights is None:
+    if args.ckpt is None:
         print("facezoo generate: no --ckpt given, generating with untrained weights", file=sys.stderr)
     L.seed_everything(full.seed, verbose=False)
     model = model.to(torch.device(full.device)).eval()

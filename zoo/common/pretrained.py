@@ -218,12 +218,13 @@ def _config_of(path: Path, metadata: Mapping[str, Any]) -> dict[str, Any] | None
     return None
 
 
-def load_pretrained(module: nn.Module, pretrained: str | os.PathLike) -> None:
+def load_pretrained(module: nn.Module, pretrained: str | os.PathLike, *, argument: str = "pretrained") -> None:
     """The ``pretrained`` init argument: load a manifest name's (or a file's) weights into the
-    freshly built ``module`` (strict; for fine-tuning with ``--model.init_args.pretrained``)."""
+    freshly built ``module`` (strict; for fine-tuning with ``--model.init_args.pretrained``, and
+    ``facezoo generate --ckpt``). ``argument`` names the option in error messages."""
     path, entry = resolve_source(pretrained)
     tensors, _ = read_weights(path)
-    load_into(module, tensors, f"pretrained={os.fspath(pretrained)!r} ({path})")
+    load_into(module, tensors, f"{argument}={os.fspath(pretrained)!r} ({path})")
 
 
 def load_model(name_or_path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> nn.Module:
