@@ -60,7 +60,6 @@ def load_weights(model, ckpt: Path) -> None:
     """A Lightning checkpoint's ``state_dict`` into ``model`` (every tensor must fit)."""
     import torch
 
-    ckpt = Path(ckpt)
     if not ckpt.is_file():
         raise FileNotFoundError(f"--ckpt {ckpt}: no such file")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -76,24 +75,29 @@ def load_weights(model, ckpt: Path) -> None:
                          f"unexpected {unexpected[:5]} (is it a checkpoint of this config?)")
 
 
-def model_for(config: list[Path] | None, ckpt: str | None):
-    """The model ``--config`` / ``--ckpt`` describe, with ``--ckpt``'s weights (untrained without)."""
-    from zoo.common.pretrained import load_model, load_pretrained
-
-    if config:
-        model = build_model(config)
-        if ckpt is not None and str(ckpt).endswith(".ckpt"):
-            load_weights(model, Path(ckpt))
-        elif ckpt is not None:  # a manifest name (verified download) or an exported file; strict
-            load_pretrained(model, ckpt, argument="--ckpt")
-        return model
+def published_model(ckpt: str | None):
+    """Without ``--config``: the model that published or exported weights ``--ckpt`` describe, built
+    from the config they carry, weights loaded (:func:`zoo.load_model`)."""
     if ckpt is None:
         raise ValueError("expected --config (a zoo config, with --ckpt for its trained weights) or --ckpt naming "
                          "published weights (e.g. --ckpt cmmnet.demo; list them with `facezoo download --list`)")
-    if str(ckpt).endswith(".ckpt"):
+    if ckpt.endswith(".ckpt"):
         raise ValueError(f"--ckpt {ckpt}: a Lightning checkpoint does not say how to build its model; pass the "
                          "--config it was trained with")
-    return load_model(ckpt)  # built from the weights' own config
+    from zoo.common.pretrained import load_model
+
+    return load_model(ckpt)
+
+
+def load_checkpoint(model, ckpt: str) -> None:
+    """``--ckpt`` into ``--config``'s model: a Lightning checkpoint, or published / exported weights
+    (a manifest name is downloaded and verified); every tensor must fit."""
+    if ckpt.endswith(".ckpt"):
+        load_weights(model, Path(ckpt))
+    else:
+        from zoo.common.pretrained import load_pretrained
+
+        load_pretrained(model, ckpt, argument="--ckpt")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
-    model = model_for(args.config, args.ckpt)
+    model = build_model(args.config) if args.config else published_model(args.ckpt)
     model_class = type(model)
     if not (hasattr(model_class, "add_generate_arguments") and hasattr(model_class, "generate_to_files")):
         raise ValueError(f"{model_class.__name__} does not support `facezoo generate` yet "
@@ -111,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     configure_parser(parser)
     model_class.add_generate_arguments(parser)
     full = parser.parse_args(args.argv)
-    if args.ckpt is None:
+    if args.config and args.ckpt is not None:  # after parsing: a mistyped option fails before weights are read or downloaded
+        load_checkpoint(model, args.ckpt)
+    elif args.ckpt is None:
         print("facezoo generate: no --ckpt given, generating with untrained weights", file=sys.stderr)
     L.seed_everything(full.seed, verbose=False)
     model = model.to(torch.device(full.device)).eval()
